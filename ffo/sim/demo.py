@@ -8,10 +8,56 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ffo.sim.checker import check
-from ffo.sim.cluster import Cluster
+import attrs
+
+from ffo.sim.checker import InvariantChecker
+from ffo.sim.cluster import Cluster, SimNode
 from ffo.sim.schedule import Action, ActionKind, Scenario, node_specs
 from ffo.vrrp import timers
+from ffo.vrrp.effects import Transitioned
+from ffo.vrrp.state import Role
+
+
+@attrs.define
+class _Failover:
+    what: str
+    last_advert_ns: int
+    new_master: str = ""
+    at_ns: int = 0
+    bound_ns: int = 0
+
+
+@attrs.define
+class _GapRecorder(InvariantChecker):
+    """The invariant checker, also noting each failure of the master and who took over how fast."""
+
+    failovers: list[_Failover] = attrs.field(factory=list)
+
+    def on_action(self, cluster: Cluster, now: int, action: Action) -> None:
+        node = cluster.nodes[action.node] if action.node is not None else None
+        if node is not None and node.role is Role.MASTER and node.last_sent_ns is not None:
+            graceful = action.kind is ActionKind.SHUTDOWN
+            # Gap as measured on the wire: the old master's last advertisement (its priority-0 one, when
+            # it says goodbye) to the new master's first.
+            self.failovers.append(
+                _Failover(
+                    what=f"{node.name} {action.kind.value}", last_advert_ns=now if graceful else node.last_sent_ns
+                )
+            )
+        super().on_action(cluster, now, action)
+
+    def on_transition(self, cluster: Cluster, now: int, node: SimNode, change: Transitioned) -> None:
+        pending = self.failovers[-1] if self.failovers else None
+        if pending and not pending.new_master and change.to_role is Role.MASTER:
+            interval = cluster.scenario.interval_cs
+            graceful = pending.what.endswith("shutdown")
+            pending.new_master, pending.at_ns = node.name, now
+            pending.bound_ns = (
+                timers.skew_time_ns(node.priority, interval, 3)
+                if graceful
+                else timers.master_down_interval_ns(node.priority, interval, 3)
+            )
+        super().on_transition(cluster, now, node, change)
 
 
 def demo_scenario(interval_cs: int) -> Scenario:
@@ -35,7 +81,10 @@ def demo_scenario(interval_cs: int) -> Scenario:
 def run_demo(interval_cs: int, emit: Callable[[str], None]) -> int:
     scenario = demo_scenario(interval_cs)
     cluster = Cluster(scenario=scenario, trace_vips=True)
-    violation = check(cluster)
+    recorder = _GapRecorder()
+    recorder.bind(cluster)
+    cluster.observer = recorder
+    violation = cluster.run()
     interval = timers.cs_to_ns(interval_cs)
     emit("ffo demo: a SIMULATED 3-node cluster (simulated LAN and clock; the real-network lab comes later)")
     emit(f"  VRID {scenario.vrid}, VIP 192.0.2.100, advertisement interval {timers.format_ns(interval)}")
@@ -50,6 +99,17 @@ def run_demo(interval_cs: int, emit: Callable[[str], None]) -> int:
     emit("timeline (simulated seconds):")
     for entry in cluster.trace:
         emit(f"  {entry.at_ns / 1e9:9.6f}s  {entry.text}")
+    emit("")
+    emit("failovers (gap = the new master's first advertisement minus the old master's last):")
+    for failover in recorder.failovers:
+        if not failover.new_master:
+            continue
+        gap = failover.at_ns - failover.last_advert_ns
+        rule = "Skew_Time" if failover.what.endswith("shutdown") else "3 x interval + Skew_Time"
+        emit(
+            f"  {failover.what:14} -> {failover.new_master} master after {timers.format_ns(gap)}"
+            f" (RFC bound {rule} = {timers.format_ns(failover.bound_ns)}, plus the network delay)"
+        )
     emit("")
     emit(f"{cluster.packets} advertisements delivered; invariants: {violation.message if violation else 'all held'}")
     return 1 if violation else 0
