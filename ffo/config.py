@@ -141,6 +141,16 @@ class RpcSettings:
 
 
 @attrs.frozen(kw_only=True)
+class ActorSettings:
+    """An extra actor run under the kernel's supervision (`[[actor]]`): a plugin, or a test's actor."""
+
+    name: str
+    factory: str  # "package.module:ClassName", an `ffo.actors.base.Actor` subclass
+    stop_order: int = 2  # 0 stops first (VRRP), 1 next (VIP), 2 and up the rest
+    options: dict[str, object] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
 class NodeConfig:
     """A whole configuration file: `[node]`, the `[[instance]]`s and the optional `[rpc]`."""
 
@@ -150,6 +160,7 @@ class NodeConfig:
     # SCHED_FIFO priority for the timing-critical actors; 0 means "do not ask for real-time scheduling".
     realtime_priority: int = attrs.field(default=0, validator=_0_TO_99)
     instances: tuple[InstanceSettings, ...] = ()
+    actors: tuple[ActorSettings, ...] = ()
     rpc: RpcSettings | None = None
 
 
@@ -331,6 +342,16 @@ class _Table:
                 readers.append(None)
         return readers
 
+    def raw_table(self, key: str) -> dict[str, object]:
+        """A free-form table (an actor's own options), checked only for being a table."""
+        value = self.take(key, required=False)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problem(key, _expected("a table", value))
+            return {}
+        return dict(value)
+
     def table(self, key: str, *, required: bool) -> _Table | None:
         value = self.take(key, required=required)
         if value is None:
@@ -370,6 +391,7 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
     instances = _parse_instances(root)
     rpc_table = root.table("rpc", required=False)
     rpc = None if rpc_table is None else _parse_rpc(rpc_table, name)
+    actors = _parse_actors(root)
     root.finish()
     if problems or name is None or run_dir is None or state_dir is None or realtime_priority is None:
         raise ConfigError(problems)
@@ -380,7 +402,36 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
         realtime_priority=realtime_priority,
         instances=instances,
         rpc=rpc,
+        actors=actors,
     )
+
+
+_FACTORY: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_BUILT_IN_ACTORS: Final = ("kernel", "vrrp", "vip", "rpc")
+
+
+def _parse_actors(root: _Table) -> tuple[ActorSettings, ...]:
+    """Every `[[actor]]`: name, factory, optional stop_order and options."""
+    actors: list[ActorSettings] = []
+    names: dict[str, int] = {}
+    for index, reader in enumerate(root.tables("actor", required=False) or []):
+        if reader is None:
+            continue
+        name = reader.name("name")
+        factory = reader.string("factory")
+        stop_order = reader.integer("stop_order", 0, 9, default=2)
+        options = reader.raw_table("options")
+        reader.finish()
+        if factory is not None and _FACTORY.fullmatch(factory) is None:
+            reader.problem("factory", f"{_show(factory)} is not of the form package.module:ClassName")
+            factory = None
+        if name is not None and name in _BUILT_IN_ACTORS:
+            reader.problem("name", f"{_show(name)} is the name of a built-in actor")
+        elif name is not None and names.setdefault(name, index) != index:
+            reader.problem("name", f"{_show(name)} is already the name of actor[{names[name]}]")
+        elif name is not None and factory is not None and stop_order is not None:
+            actors.append(ActorSettings(name=name, factory=factory, stop_order=stop_order, options=options))
+    return tuple(actors)
 
 
 def _parse_instances(root: _Table) -> tuple[InstanceSettings, ...]:

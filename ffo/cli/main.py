@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("check", "pcap", "sim")
+SUBCOMMANDS = ("check", "pcap", "run", "sim", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:

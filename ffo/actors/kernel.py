@@ -1,0 +1,396 @@
+"""The kernel: the node's supervisor. It owns the bus and the control socket and keeps every actor running.
+
+- Starts each actor as a direct child process (`ffo.actors.host`, PR_SET_PDEATHSIG = SIGTERM) or, in
+  single-process mode, as a task of its own loop over `inproc://`.
+- Marks an actor ready when its `ActorReady` arrives, and hung when `missed_heartbeats` heartbeats in a row
+  are missing (a SIGSTOPped or wedged process): a hung process is SIGKILLed and restarted like a crash.
+- Restarts a crashed actor after an exponential backoff; more than `restart_budget` crashes within
+  `budget_window` exhaust the budget: the kernel says so clearly and stops the node (exit 1) rather than
+  crash-looping.
+- Shuts down in order on SIGTERM/SIGINT: VRRP first (its priority-0 advertisements let backups take over at
+  once), then VIP, then the rest, each group sent `Stop` and given until the deadline, then SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import attrs
+import zmq
+import zmq.asyncio
+
+from ffo.actors.base import Actor, ActorContext, command_topic
+from ffo.actors.control import ControlServer
+from ffo.actors.host import load_factory, set_parent_death_signal
+from ffo.bus.messages import ActorReady, Heartbeat, Stop
+from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
+from ffo.clock import Clock, SystemClock
+
+log = logging.getLogger("ffo.kernel")
+MS = 1_000_000
+S = 1_000_000_000
+
+
+@attrs.frozen(kw_only=True)
+class ActorSpec:
+    """One actor the kernel keeps running. `stop_order`: 0 stops first (VRRP), 1 next (VIP), 2 the rest."""
+
+    name: str
+    factory: str  # "package.module:ClassName"
+    stop_order: int = 2
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class SupervisionPolicy:
+    heartbeat_interval_ns: int = 500 * MS
+    missed_heartbeats: int = 4
+    ready_timeout_ns: int = 15 * S
+    backoff_initial_ns: int = 100 * MS
+    backoff_max_ns: int = 5 * S
+    restart_budget: int = 5  # crashes allowed within budget_window_ns
+    budget_window_ns: int = 60 * S
+    shutdown_deadline_ns: int = 5 * S
+
+
+class ActorState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@attrs.define
+class Supervised:
+    spec: ActorSpec
+    state: ActorState = ActorState.STARTING
+    incarnation: int = 0
+    pid: int | None = None
+    process: asyncio.subprocess.Process | None = None
+    task: asyncio.Task[None] | None = None
+    actor: Actor | None = None
+    started_ns: int = 0
+    ready_ns: int | None = None
+    last_heartbeat_ns: int = 0
+    loop_lag_ns: int = 0
+    crashes: deque[int] = attrs.field(factory=deque)
+    restarts: int = 0
+    last_exit: str = ""
+    exited: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    def status(self, now_ns: int) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "state": self.state.value,
+            "pid": self.pid,
+            "incarnation": self.incarnation,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit or None,
+            "heartbeat_age_ms": round((now_ns - self.last_heartbeat_ns) / MS, 1) if self.last_heartbeat_ns else None,
+            "loop_lag_ms": round(self.loop_lag_ns / MS, 3),
+            "ready_after_ms": round((self.ready_ns - self.started_ns) / MS, 1) if self.ready_ns else None,
+        }
+
+
+def describe_failure(error: BaseException) -> str:
+    """`RuntimeError: told to crash` rather than `ExceptionGroup: unhandled errors in a TaskGroup`."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
+
+
+class _ShutdownCompleteError(Exception):
+    """Ends the kernel's task group once every actor has stopped."""
+
+
+class Kernel:
+    def __init__(
+        self,
+        *,
+        node: str,
+        specs: tuple[ActorSpec, ...],
+        run_dir: Path,
+        single_process: bool = False,
+        transport: Transport | None = None,
+        policy: SupervisionPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.node = node
+        self.run_dir = run_dir
+        self.single_process = single_process
+        self.transport = transport or (Transport.INPROC if single_process else Transport.IPC)
+        if not single_process and self.transport is Transport.INPROC:
+            raise ValueError("inproc:// reaches no other process: use ipc or tcp for a multi-process node")
+        self.policy = policy or SupervisionPolicy()
+        self.clock = clock or SystemClock()
+        self.actors = {spec.name: Supervised(spec=spec) for spec in specs}
+        self.exit_code = 0
+        self.endpoints: BusEndpoints | None = None
+        self.ready = asyncio.Event()
+        self._shutdown = asyncio.Event()
+        self._stopping = False
+
+    # --- running ---
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self._shutdown.is_set():
+            log.info("shutting down: %s", reason)
+        self._shutdown.set()
+
+    async def run(self) -> int:
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # One context for the node's sockets; the proxy thread uses a synchronous shadow of it. Destroying the
+        # asyncio context at the end closes every socket made through it (actors', the control socket, a test's
+        # probe) before terminating, so shutdown never waits on a socket someone forgot.
+        context = zmq.asyncio.Context()
+        proxy = BusProxy(
+            zmq.Context.shadow(context.underlying), bind_addresses(self.transport, self.node, self.run_dir)
+        )
+        self.endpoints = proxy.start()
+        self._context = context
+        self.bus = BusClient(context, self.endpoints, src=f"{self.node}/kernel", topics=("sys.",), clock=self.clock)
+        control = ControlServer(context, self.run_dir / "control.sock", self.status)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_shutdown, signal.Signals(signum).name)
+        try:
+            await self.bus.join()
+            log.info("node %s: bus %s, %d actor(s)", self.node, self.transport.value, len(self.actors))
+            self.ready.set()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._listen())
+                group.create_task(self._watchdog())
+                group.create_task(control.serve())
+                for supervised in self.actors.values():
+                    group.create_task(self._keep_running(supervised))
+                group.create_task(self._shutdown_when_asked())
+        except* _ShutdownCompleteError:
+            pass
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            control.close()
+            self.bus.close()
+            proxy.stop()
+            context.destroy(linger=0)
+            proxy.join()
+            self._remove_sockets()
+        log.info("node %s stopped (exit %d)", self.node, self.exit_code)
+        return self.exit_code
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.monotonic_ns()
+        return {
+            "node": self.node,
+            "pid": os.getpid(),
+            "mode": "single-process" if self.single_process else "multi-process",
+            "bus": self.transport.value,
+            "actors": [supervised.status(now) for supervised in self.actors.values()],
+            "instances": [],
+        }
+
+    def _remove_sockets(self) -> None:
+        if self.transport is Transport.IPC:
+            for name in ("bus-in.sock", "bus-out.sock"):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.run_dir / name).unlink()
+
+    # --- supervision ---
+
+    async def _keep_running(self, supervised: Supervised) -> None:
+        policy = self.policy
+        while not self._shutdown.is_set():
+            await self._start(supervised)
+            supervised.last_exit = await self._wait_exit(supervised)
+            supervised.pid = None
+            supervised.exited.set()
+            if self._stopping:
+                supervised.state = ActorState.STOPPED
+                return
+            now = self.clock.monotonic_ns()
+            crashes = supervised.crashes
+            crashes.append(now)
+            while crashes and now - crashes[0] > policy.budget_window_ns:
+                crashes.popleft()
+            if len(crashes) > policy.restart_budget:
+                supervised.state = ActorState.FAILED
+                log.error(
+                    "actor %s: %d crashes within %.0f s (last: %s): restart budget exhausted; stopping the node",
+                    supervised.spec.name,
+                    len(crashes),
+                    policy.budget_window_ns / S,
+                    supervised.last_exit,
+                )
+                self.exit_code = 1
+                self.request_shutdown(f"actor {supervised.spec.name} keeps crashing")
+                return
+            backoff = min(policy.backoff_initial_ns * 2 ** (len(crashes) - 1), policy.backoff_max_ns)
+            supervised.state = ActorState.BACKOFF
+            log.warning("actor %s %s; restarting in %.0f ms", supervised.spec.name, supervised.last_exit, backoff / MS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._shutdown.wait(), backoff / S)
+            supervised.restarts += 1
+        supervised.state = ActorState.STOPPED
+
+    async def _start(self, supervised: Supervised) -> None:
+        assert self.endpoints is not None
+        spec = supervised.spec
+        supervised.incarnation += 1
+        supervised.state = ActorState.STARTING
+        supervised.ready_ns = None
+        supervised.exited.clear()
+        supervised.started_ns = self.clock.monotonic_ns()
+        if self.single_process:
+            actor = load_factory(spec.factory)(
+                ActorContext(
+                    node=self.node,
+                    name=spec.name,
+                    endpoints=self.endpoints,
+                    zmq_context=self._context,
+                    heartbeat_interval_ns=self.policy.heartbeat_interval_ns,
+                    incarnation=supervised.incarnation,
+                    options=spec.options,
+                    clock=self.clock,
+                )
+            )
+            supervised.actor = actor
+            supervised.pid = os.getpid()
+            supervised.task = asyncio.create_task(actor.run(), name=f"actor-{spec.name}")
+            return
+        argv = [
+            sys.executable,
+            "-m",
+            "ffo.actors.host",
+            f"--node={self.node}",
+            f"--name={spec.name}",
+            f"--factory={spec.factory}",
+            f"--publish={self.endpoints.publish}",
+            f"--subscribe={self.endpoints.subscribe}",
+            f"--heartbeat-ns={self.policy.heartbeat_interval_ns}",
+            f"--incarnation={supervised.incarnation}",
+            f"--kernel-pid={os.getpid()}",
+            f"--options={json.dumps(spec.options)}",
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, preexec_fn=set_parent_death_signal
+        )
+        supervised.process = process
+        supervised.pid = process.pid
+        log.info("actor %s started (pid %d, incarnation %d)", spec.name, process.pid, supervised.incarnation)
+
+    async def _wait_exit(self, supervised: Supervised) -> str:
+        if supervised.task is not None:
+            task = supervised.task
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+                return "was cancelled (hung)"
+            except Exception as error:  # the actor boundary in single-process mode
+                log.exception("actor %s failed", supervised.spec.name)
+                return f"failed: {describe_failure(error)}"
+            finally:
+                supervised.task = None
+                supervised.actor = None
+            return "returned"
+        assert supervised.process is not None
+        code = await supervised.process.wait()
+        supervised.process = None
+        if code < 0:
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with status {code}"
+
+    async def _listen(self) -> None:
+        while True:
+            envelope = await self.bus.receive()
+            message = envelope.message
+            if not isinstance(message, ActorReady | Heartbeat):
+                continue
+            supervised = self.actors.get(message.actor)
+            if supervised is None or message.pid != supervised.pid:
+                continue  # a previous incarnation's last words
+            now = self.clock.monotonic_ns()
+            if isinstance(message, Heartbeat):
+                supervised.last_heartbeat_ns = now
+                supervised.loop_lag_ns = message.loop_lag_ns
+            elif message.incarnation == supervised.incarnation:
+                supervised.state = ActorState.READY
+                supervised.ready_ns = supervised.last_heartbeat_ns = now
+                log.info("actor %s ready after %.1f ms", message.actor, (now - supervised.started_ns) / MS)
+
+    async def _watchdog(self) -> None:
+        policy = self.policy
+        limit = policy.missed_heartbeats * policy.heartbeat_interval_ns
+        while True:
+            await asyncio.sleep(policy.heartbeat_interval_ns / S / 2)
+            if self._stopping:
+                continue
+            now = self.clock.monotonic_ns()
+            for supervised in self.actors.values():
+                if supervised.state is ActorState.READY and now - supervised.last_heartbeat_ns > limit:
+                    silent = (now - supervised.last_heartbeat_ns) / MS
+                    log.error("actor %s is hung: no heartbeat for %.0f ms; killing it", supervised.spec.name, silent)
+                    self._kill(supervised)
+                elif supervised.state is ActorState.STARTING and now - supervised.started_ns > policy.ready_timeout_ns:
+                    log.error("actor %s did not become ready in time; killing it", supervised.spec.name)
+                    self._kill(supervised)
+
+    def _kill(self, supervised: Supervised) -> None:
+        supervised.state = ActorState.STARTING  # not READY any more: the watchdog must not kill it twice
+        supervised.started_ns = self.clock.monotonic_ns()
+        if supervised.process is not None and supervised.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                supervised.process.kill()
+        elif supervised.task is not None:
+            supervised.task.cancel()
+
+    # --- ordered shutdown ---
+
+    async def _shutdown_when_asked(self) -> None:
+        await self._shutdown.wait()
+        self._stopping = True
+        deadline = self.clock.monotonic_ns() + self.policy.shutdown_deadline_ns
+        for order in sorted({supervised.spec.stop_order for supervised in self.actors.values()}):
+            group = [s for s in self.actors.values() if s.spec.stop_order == order and (s.process or s.task)]
+            for supervised in group:
+                log.info("stopping actor %s", supervised.spec.name)
+                await self.bus.publish(
+                    command_topic(supervised.spec.name), Stop(actor=supervised.spec.name, reason="node shutdown")
+                )
+            # Stop over the bus first; a process that has not heard it soon gets SIGTERM; SIGKILL at the deadline.
+            await self._wait_exited(group, min(1.0, self._seconds_until(deadline)))
+            for supervised in group:
+                if not supervised.exited.is_set() and supervised.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        supervised.process.terminate()
+            await self._wait_exited(group, self._seconds_until(deadline))
+            for supervised in group:
+                if not supervised.exited.is_set():
+                    log.error("actor %s did not stop by the deadline; killing it", supervised.spec.name)
+                    self._kill(supervised)
+                    await supervised.exited.wait()
+        raise _ShutdownCompleteError
+
+    def _seconds_until(self, deadline_ns: int) -> float:
+        return max(0, deadline_ns - self.clock.monotonic_ns()) / S
+
+    @staticmethod
+    async def _wait_exited(group: list[Supervised], timeout: float) -> None:
+        waits = [asyncio.create_task(s.exited.wait()) for s in group if not s.exited.is_set()]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for task in pending:
+            task.cancel()

@@ -1,0 +1,63 @@
+"""`ffo run -c FILE [--single-process]`: the daemon, in the foreground, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ffo.actors.kernel import ActorSpec, Kernel
+from ffo.config import ConfigUnreadable, NodeConfig, load_config
+from ffo.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help="run the daemon in the foreground")
+    parser.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--single-process", action="store_true", help="run every actor as a task of one process (inproc bus)"
+    )
+    parser.set_defaults(run=run)
+
+
+def actor_specs(config: NodeConfig) -> tuple[ActorSpec, ...]:
+    """The actors a node runs: the built-in ones that exist so far, then the config's `[[actor]]` entries."""
+    return tuple(
+        ActorSpec(name=actor.name, factory=actor.factory, stop_order=actor.stop_order, options=actor.options)
+        for actor in config.actors
+    )
+
+
+def load(path: Path) -> NodeConfig | int:
+    """The config, or the exit code after saying what is wrong with it."""
+    try:
+        return load_config(path)
+    except ConfigUnreadable as error:
+        print(f"ffo: cannot read {path}: {error.reason}", file=sys.stderr)
+        return 3
+    except ConfigError as error:
+        for key_path, reason in error.problems:
+            print(f"{key_path}: {reason}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    if isinstance(config, int):
+        return config
+    logging.basicConfig(
+        level=os.environ.get("FFO_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {config.name}/kernel[%(process)d] %(levelname)s %(message)s",
+    )
+    kernel = Kernel(
+        node=config.name, specs=actor_specs(config), run_dir=config.run_dir, single_process=args.single_process
+    )
+    try:
+        return asyncio.run(kernel.run())
+    except PermissionError as error:
+        print(f"ffo: {error} (the daemon needs root)", file=sys.stderr)
+        return 3

@@ -1,0 +1,75 @@
+"""The node bus over inproc, ipc and tcp: round trips through the proxy, and garbage that is dropped."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import zmq
+import zmq.asyncio
+
+from ffo.bus.messages import Heartbeat, Stop
+from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
+
+
+@pytest_asyncio.fixture(params=list(Transport), ids=lambda t: t.value)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[tuple[zmq.asyncio.Context, BusEndpoints]]:
+    run_dir = Path(tempfile.mkdtemp(prefix="ffo-b-"))
+    context = zmq.asyncio.Context()
+    proxy = BusProxy(zmq.Context.shadow(context.underlying), bind_addresses(request.param, "t", run_dir))
+    endpoints = proxy.start()
+    yield context, endpoints
+    proxy.stop()
+    context.destroy(linger=0)
+    proxy.join()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.mark.asyncio
+async def test_round_trip_keeps_envelope_and_cause(bus: tuple[zmq.asyncio.Context, BusEndpoints]) -> None:
+    context, endpoints = bus
+    alice = BusClient(context, endpoints, src="n/alice", topics=("cmd.alice",))
+    bob = BusClient(context, endpoints, src="n/bob", topics=("sys.",))
+    await alice.join()
+    await bob.join()
+    sent = await alice.publish("sys.heartbeat", Heartbeat(actor="alice", pid=1, seq=7, loop_lag_ns=5))
+    envelope = await bob.receive()
+    assert envelope.message == Heartbeat(actor="alice", pid=1, seq=7, loop_lag_ns=5)
+    assert (envelope.topic, envelope.id, envelope.src) == ("sys.heartbeat", sent, "n/alice")
+    assert envelope.ts > 0 and envelope.mono > 0
+    await bob.publish("cmd.alice", Stop(actor="alice", reason="test"), cause=sent)
+    reply = await alice.receive()
+    assert reply.cause == sent and reply.message == Stop(actor="alice", reason="test")
+    alice.close()
+    bob.close()
+
+
+@pytest.mark.asyncio
+async def test_garbage_is_counted_and_dropped(bus: tuple[zmq.asyncio.Context, BusEndpoints]) -> None:
+    context, endpoints = bus
+    receiver = BusClient(context, endpoints, src="n/rx", topics=("sys.",))
+    sender = BusClient(context, endpoints, src="n/tx", topics=())
+    await receiver.join()
+    await sender.join()
+    raw = context.socket(zmq.PUB)
+    raw.linger = 0
+    raw.connect(endpoints.publish)
+    # The raw socket is a slow joiner too: keep sending garbage until the receiver has counted some.
+    for _ in range(500):
+        await raw.send_multipart([b"sys.junk", b"\xc1not msgpack"])
+        await raw.send_multipart([b"sys.one-frame"])
+        if await receiver._sub.poll(10):
+            break
+    await sender.publish("sys.heartbeat", Heartbeat(actor="tx", pid=2, seq=1, loop_lag_ns=0))
+    while True:
+        envelope = await receiver.receive()
+        if isinstance(envelope.message, Heartbeat):
+            break
+    assert sum(receiver.rejected.values()) >= 1
+    raw.close()
+    receiver.close()
+    sender.close()
