@@ -10,26 +10,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
-from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
+from benchlib import rate
+
 from ffo.vrrp.packet import Advertisement, ChecksumForm, Family, IPAddress, decode, encode
-
-
-def rate(action: Callable[[], object], seconds: float, repeat: int) -> float:
-    """Calls per second of `action`: the best of `repeat` runs of about `seconds` each."""
-    best = 0.0
-    batch = 1000
-    for _ in range(repeat):
-        calls = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            for _ in range(batch):
-                action()
-            calls += batch
-        best = max(best, calls / elapsed)
-    return best
 
 
 def cases() -> list[tuple[str, Advertisement, Family, IPAddress, IPAddress, ChecksumForm]]:

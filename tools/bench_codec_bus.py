@@ -13,9 +13,9 @@ import argparse
 import functools
 import ipaddress
 import time
-from collections.abc import Callable
 
 import attrs
+from benchlib import rate
 
 from ffo.bus import Heartbeat, decode, encode, message
 from ffo.vrrp.cause import Cause, CauseKind
@@ -28,21 +28,6 @@ from ffo.vrrp.state import Role
 class EffectEmitted:
     instance: str
     effect: Effect
-
-
-def rate(action: Callable[[], object], seconds: float, repeat: int) -> float:
-    """Calls per second of `action`: the best of `repeat` runs of about `seconds` each."""
-    best = 0.0
-    batch = 1000
-    for _ in range(repeat):
-        calls = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            for _ in range(batch):
-                action()
-            calls += batch
-        best = max(best, calls / elapsed)
-    return best
 
 
 def cases() -> list[tuple[str, str, object]]:

@@ -14,6 +14,8 @@ import ipaddress
 import time
 from collections.abc import Callable
 
+from benchlib import rate
+
 from ffo.sim.runner import SimOptions, run_seeds
 from ffo.vrrp import machine
 from ffo.vrrp.inputs import AdvertisementReceived, Started, TimerExpired
@@ -21,19 +23,6 @@ from ffo.vrrp.packet import Advertisement, Family
 from ffo.vrrp.state import InstanceConfig, InstanceState, TimerKind
 
 VIP = ipaddress.IPv4Address("192.0.2.100")
-
-
-def rate(action: Callable[[], object], seconds: float, repeat: int) -> float:
-    best = 0.0
-    for _ in range(repeat):
-        calls = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            for _ in range(1000):
-                action()
-            calls += 1000
-        best = max(best, calls / elapsed)
-    return best
 
 
 def step_cases() -> list[tuple[str, Callable[[], object]]]:
