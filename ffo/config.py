@@ -30,6 +30,7 @@ from ffo.vrrp.packet import Family, IPAddress
 
 __all__ = [
     "ConfigUnreadable",
+    "EventLogSettings",
     "InstanceSettings",
     "NodeConfig",
     "RpcPeer",
@@ -38,6 +39,7 @@ __all__ = [
     "loads_config",
     "parse_config",
     "parse_duration",
+    "parse_size",
 ]
 
 _T = TypeVar("_T")
@@ -52,8 +54,11 @@ _UNITS: Final[Mapping[str, int]] = {
     "s": NS_PER_S,
     "m": 60 * NS_PER_S,
     "h": 3600 * NS_PER_S,
+    "d": 86400 * NS_PER_S,
 }
-_UNIT_LIST: Final = "ns, us, ms, s, m or h"
+_UNIT_LIST: Final = "ns, us, ms, s, m, h or d"
+_SIZE_UNITS: Final[Mapping[str, int]] = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+_SIZE: Final = re.compile(r"([0-9]+)\s*([A-Za-z]*)")
 _DURATION: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(.*)", re.DOTALL)
 # Node, instance and peer names end up in file names, log lines and CLI filters.
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -151,6 +156,20 @@ class ActorSettings:
 
 
 @attrs.frozen(kw_only=True)
+class EventLogSettings:
+    """`[events]`: how the event log is written, rotated and kept (see `ffo.eventlog`)."""
+
+    # Group commit: records reach the OS at once; fdatasync runs at most this often (off the event loop).
+    fsync_interval_ns: int = 10_000_000
+    segment_max_bytes: int = 64 << 20
+    segment_max_age_ns: int = 86400 * NS_PER_S
+    retain_bytes: int = 1 << 30
+    retain_age_ns: int = 30 * 86400 * NS_PER_S
+    # An uneventful run of periodic advertisements is written at least this often (what a crash can lose).
+    run_flush_interval_ns: int = 60 * NS_PER_S
+
+
+@attrs.frozen(kw_only=True)
 class NodeConfig:
     """A whole configuration file: `[node]`, the `[[instance]]`s and the optional `[rpc]`."""
 
@@ -162,6 +181,12 @@ class NodeConfig:
     instances: tuple[InstanceSettings, ...] = ()
     actors: tuple[ActorSettings, ...] = ()
     rpc: RpcSettings | None = None
+    events: EventLogSettings = attrs.field(factory=EventLogSettings)
+
+    @property
+    def events_dir(self) -> Path:
+        """Where the actors' event streams live: `<state_dir>/events/<actor>/`."""
+        return self.state_dir / "events"
 
 
 # ------------------------------------------------------------------------------------------- durations
@@ -186,6 +211,17 @@ def parse_duration(text: str) -> int:
     if value.denominator != 1:
         raise ValueError(f"{shown} is not a whole number of nanoseconds")
     return int(value)
+
+
+def parse_size(text: str) -> int:
+    """A size such as `"64MiB"`, `"1GiB"`, `"4096"` (bytes), as an integer number of bytes."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or len(text) > 64:
+        raise ValueError(f'{_show(text)} is not a size (write a number and a unit, e.g. "64MiB", "1GiB")')
+    number, unit = match.groups()
+    if unit not in _SIZE_UNITS:
+        raise ValueError(f"{_show(text)} has an unknown unit {_show(unit)} (use B, KiB, MiB, GiB or TiB)")
+    return int(number) * _SIZE_UNITS[unit]
 
 
 def _interval_problem(text: str, ns: int, version: int) -> str | None:
@@ -293,6 +329,39 @@ class _Table:
             return None
         return value
 
+    def duration(self, key: str, default: str, *, minimum_ns: int = 1) -> int | None:
+        """A duration string, in ns, at least `minimum_ns`."""
+        text = self.string(key, default, 'a duration string such as "10ms" or "1s"')
+        if text is None:
+            return None
+        try:
+            value = parse_duration(text)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+        if value < minimum_ns:
+            self.problem(key, f"{_show(text)} is shorter than the minimum {minimum_ns} ns")
+            return None
+        return value
+
+    def size(self, key: str, default: str, *, minimum: int = 1) -> int | None:
+        """A size string (`"64MiB"`) or an integer number of bytes, at least `minimum`."""
+        value = self.take(key, required=False)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            self.problem(key, _expected('a size such as "64MiB" or a number of bytes', value))
+            return None
+        try:
+            size = value if isinstance(value, int) else parse_size(value)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+        if size < minimum:
+            self.problem(key, f"{_show(value)} is smaller than the minimum of {minimum} bytes")
+            return None
+        return size
+
     def boolean(self, key: str, default: bool) -> bool | None:
         value = self.take(key, required=False)
         if value is None:
@@ -392,8 +461,10 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
     rpc_table = root.table("rpc", required=False)
     rpc = None if rpc_table is None else _parse_rpc(rpc_table, name)
     actors = _parse_actors(root)
+    events_table = root.table("events", required=False)
+    events = EventLogSettings() if events_table is None else _parse_events(events_table)
     root.finish()
-    if problems or name is None or run_dir is None or state_dir is None or realtime_priority is None:
+    if problems or events is None or name is None or run_dir is None or state_dir is None or realtime_priority is None:
         raise ConfigError(problems)
     return NodeConfig(
         name=name,
@@ -403,6 +474,28 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
         instances=instances,
         rpc=rpc,
         actors=actors,
+        events=events,
+    )
+
+
+def _parse_events(table: _Table) -> EventLogSettings | None:
+    """`[events]`: every key optional; sizes as "64MiB", durations as "10ms"."""
+    fsync = table.duration("fsync_interval", "10ms", minimum_ns=100_000)
+    segment_bytes = table.size("segment_max_bytes", "64MiB", minimum=4096)
+    segment_age = table.duration("segment_max_age", "1d", minimum_ns=NS_PER_S)
+    retain_bytes = table.size("retain_bytes", "1GiB", minimum=4096)
+    retain_age = table.duration("retain_age", "30d", minimum_ns=NS_PER_S)
+    run_flush = table.duration("run_flush_interval", "60s", minimum_ns=NS_PER_S)
+    table.finish()
+    if None in (fsync, segment_bytes, segment_age, retain_bytes, retain_age, run_flush):
+        return None
+    return EventLogSettings(
+        fsync_interval_ns=_need(fsync),
+        segment_max_bytes=_need(segment_bytes),
+        segment_max_age_ns=_need(segment_age),
+        retain_bytes=_need(retain_bytes),
+        retain_age_ns=_need(retain_age),
+        run_flush_interval_ns=_need(run_flush),
     )
 
 

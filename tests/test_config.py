@@ -370,7 +370,7 @@ RULES: list[tuple[str, Callable[[], Data], str, str]] = [
         "interval without unit",
         lambda: with_instance(advert_interval="100"),
         "instance[0].advert_interval",
-        '"100" has no unit (use ns, us, ms, s, m or h)',
+        '"100" has no unit (use ns, us, ms, s, m, h or d)',
     ),
     (
         "interval as a number",
@@ -661,12 +661,12 @@ def test_parse_duration(text: str, ns: int) -> None:
         ("s", '"s" is not a duration (write a number and a unit, e.g. "10ms", "1.5s")'),
         ("-1s", '"-1s" is not a duration (write a number and a unit, e.g. "10ms", "1.5s")'),
         (".5s", '".5s" is not a duration (write a number and a unit, e.g. "10ms", "1.5s")'),
-        ("1.s", '"1.s" has an unknown unit ".s" (use ns, us, ms, s, m or h)'),
-        ("15", '"15" has no unit (use ns, us, ms, s, m or h)'),
-        ("1sec", '"1sec" has an unknown unit "sec" (use ns, us, ms, s, m or h)'),
-        ("1 s", '"1 s" has an unknown unit " s" (use ns, us, ms, s, m or h)'),
-        ("1S", '"1S" has an unknown unit "S" (use ns, us, ms, s, m or h)'),
-        ("1e3ms", '"1e3ms" has an unknown unit "e3ms" (use ns, us, ms, s, m or h)'),
+        ("1.s", '"1.s" has an unknown unit ".s" (use ns, us, ms, s, m, h or d)'),
+        ("15", '"15" has no unit (use ns, us, ms, s, m, h or d)'),
+        ("1sec", '"1sec" has an unknown unit "sec" (use ns, us, ms, s, m, h or d)'),
+        ("1 s", '"1 s" has an unknown unit " s" (use ns, us, ms, s, m, h or d)'),
+        ("1S", '"1S" has an unknown unit "S" (use ns, us, ms, s, m, h or d)'),
+        ("1e3ms", '"1e3ms" has an unknown unit "e3ms" (use ns, us, ms, s, m, h or d)'),
         ("1.5ns", '"1.5ns" is not a whole number of nanoseconds'),
         ("9" * 70 + "s", f'"{"9" * 70}s" is not a duration (write a number and a unit, e.g. "10ms", "1.5s")'),
     ],
@@ -792,3 +792,38 @@ def test_config_module_is_pure() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & {"socket", "time", "random", "asyncio", "zmq", "pyroute2"}
+
+
+# ---------------------------------------------------------------------------------------------- [events]
+
+
+def test_events_defaults_and_directory() -> None:
+    config = parse_config(minimal())
+    assert config.events.fsync_interval_ns == 10_000_000
+    assert config.events.segment_max_bytes == 64 << 20
+    assert config.events.retain_age_ns == 30 * 86400 * 1_000_000_000
+    assert config.events_dir == Path("/var/lib/ffo/events")
+
+
+def test_events_settings_are_read_with_units() -> None:
+    data = minimal() | {
+        "events": {
+            "fsync_interval": "50ms",
+            "segment_max_bytes": "8MiB",
+            "retain_bytes": 1 << 20,
+            "retain_age": "7d",
+            "run_flush_interval": "10s",
+        }
+    }
+    events = parse_config(data).events
+    assert (events.fsync_interval_ns, events.segment_max_bytes, events.retain_bytes) == (50_000_000, 8 << 20, 1 << 20)
+    assert (events.retain_age_ns, events.run_flush_interval_ns) == (7 * 86400 * 10**9, 10 * 10**9)
+
+
+def test_bad_events_settings_name_the_key() -> None:
+    data = minimal() | {"events": {"fsync_interval": "fast", "segment_max_bytes": "12 parsecs", "retain": 1}}
+    assert problems(data) == [
+        ("events.fsync_interval", '"fast" is not a duration (write a number and a unit, e.g. "10ms", "1.5s")'),
+        ("events.segment_max_bytes", '"12 parsecs" has an unknown unit "parsecs" (use B, KiB, MiB, GiB or TiB)'),
+        ("events.retain", 'unknown key (did you mean "retain_age"?)'),
+    ]

@@ -19,11 +19,19 @@ PURE = [
     "vrrp/effects.py",
     "vrrp/cause.py",
     "vrrp/machine.py",
+    "vrrp/record.py",
+    "vrrp/replay.py",
+    "vrrp/describe.py",
     "bus/convert.py",
     "bus/messages.py",
     "bus/envelope.py",
     "bus/codec.py",
     "timing/lateness.py",
+    "eventlog/frame.py",
+    "eventlog/record.py",
+    "eventlog/policy.py",
+    "eventlog/describe.py",
+    "sim/journal.py",
 ]
 FORBIDDEN = {"socket", "asyncio", "zmq", "pyroute2", "time", "random", "logging", "os", "datetime", "select"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from ffo.config import parse_duration
@@ -28,6 +29,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--duration", default="60s", help="simulated time per schedule")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--demo", action="store_true", help="one explained failover of a 3-node cluster")
+    parser.add_argument(
+        "--events-dir", type=Path, metavar="DIR", help="with --demo: write each node's event log under DIR/<node>/"
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ffo sim: {error}", file=sys.stderr)
         return 2
     if args.demo:
-        return demo.run_demo(options.interval_cs, print)
+        return demo.run_demo(options.interval_cs, print, args.events_dir)
     seeds = range(args.seed_start, args.seed_start + args.seeds)
     _, failed = report(run_seeds(seeds, options, jobs=args.jobs), options, lambda line: print(line, flush=True))
     return 1 if failed else 0

@@ -17,6 +17,7 @@ from typing import cast
 
 import attrs
 
+from ffo.sim.journal import Journal
 from ffo.sim.schedule import Action, ActionKind, NodeSpec, Scenario
 from ffo.vrrp import machine
 from ffo.vrrp.cause import render
@@ -40,6 +41,7 @@ from ffo.vrrp.inputs import (
     TimerExpired,
 )
 from ffo.vrrp.packet import Advertisement, Family, IPAddress
+from ffo.vrrp.record import Step as RecordedStep
 from ffo.vrrp.state import InstanceConfig, InstanceState, Role
 
 Step = Callable[[InstanceState, Input, int], tuple[InstanceState, tuple[Effect, ...]]]
@@ -125,6 +127,8 @@ class Cluster:
     observer: Observer = attrs.field(factory=Observer)
     # Also trace VIP moves and announcements (the demo shows them; shrunk failure traces stay short).
     trace_vips: bool = False
+    # Records what each node's VRRP actor would append to its event stream (None: nothing is recorded).
+    journal: Journal | None = None
     nodes: list[SimNode] = attrs.field(init=False)
     rng: random.Random = attrs.field(init=False)
     side: list[int] = attrs.field(init=False)
@@ -177,6 +181,8 @@ class Cluster:
                 self._dispatch(kind, payload)
             self.now = self.scenario.duration_ns
             self.observer.on_check(self, self.now)
+            if self.journal is not None:
+                self.journal.finished(self.now)
         except ViolationFoundError as stop:
             self.trace.append(TraceEntry(at_ns=stop.violation.at_ns, text=f"VIOLATION {stop.violation.message}"))
             return stop.violation
@@ -208,7 +214,12 @@ class Cluster:
 
     def feed(self, node: SimNode, event: Input) -> None:
         assert node.state is not None
-        node.state, effects = self.step(node.state, event, self.now)
+        before = node.state
+        node.state, effects = self.step(before, event, self.now)
+        if self.journal is not None:
+            self.journal.stepped(
+                node.name, before, node.state, RecordedStep(now_ns=self.now, input=event, effects=effects)
+            )
         for effect in effects:
             self._carry_out(node, effect)
         self.observer.after_step(self, self.now, node)
@@ -294,9 +305,13 @@ class Cluster:
             node.state = None
             node.incarnation += 1
             node.holds_vips = False  # the VIP actor releases what a dead VRRP actor held
+            if self.journal is not None:
+                self.journal.crashed(node.name)
         elif kind in (ActionKind.RESTART, ActionKind.START):
             if node.state is None:
                 node.state = InstanceState.initial(node.config)
+                if self.journal is not None:
+                    self.journal.started(node.name, node.config, self.now)
                 if not node.link_up:
                     self.feed(node, InterfaceChanged(up=False))
             self.feed(node, Started())

@@ -6,16 +6,25 @@ on a simulated LAN with a simulated clock, so the timeline is exact and reproduc
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 
 from ffo.sim.checker import InvariantChecker
 from ffo.sim.cluster import Cluster, SimNode
+from ffo.sim.journal import MemoryJournal
 from ffo.sim.schedule import Action, ActionKind, Scenario, node_specs
 from ffo.vrrp import timers
 from ffo.vrrp.effects import Transitioned
+from ffo.vrrp.record import TransitionMade
 from ffo.vrrp.state import Role
+from ffo.vrrp.why import Logged, explain
+
+WALL_EPOCH_NS = 1_796_083_200 * 1_000_000_000
+"""The demo's simulated time 0 on the wall clock: 2026-12-01T00:00:00Z, so timestamps read as dates."""
 
 
 @attrs.define
@@ -78,9 +87,10 @@ def demo_scenario(interval_cs: int) -> Scenario:
     )
 
 
-def run_demo(interval_cs: int, emit: Callable[[str], None]) -> int:
+def run_demo(interval_cs: int, emit: Callable[[str], None], events_dir: Path | None = None) -> int:
     scenario = demo_scenario(interval_cs)
-    cluster = Cluster(scenario=scenario, trace_vips=True)
+    journal = MemoryJournal()
+    cluster = Cluster(scenario=scenario, trace_vips=True, journal=journal)
     recorder = _GapRecorder()
     recorder.bind(cluster)
     cluster.observer = recorder
@@ -111,5 +121,51 @@ def run_demo(interval_cs: int, emit: Callable[[str], None]) -> int:
             f" (RFC bound {rule} = {timers.format_ns(failover.bound_ns)}, plus the network delay)"
         )
     emit("")
+    emit("why? each takeover explained from the new master's event stream (what `ffo why` prints):")
+    for failover in recorder.failovers:
+        if failover.new_master:
+            _explain_takeover(journal, failover, emit)
+    if events_dir is not None:
+        _write_files(journal, scenario, events_dir, emit)
+    emit("")
     emit(f"{cluster.packets} advertisements delivered; invariants: {violation.message if violation else 'all held'}")
     return 1 if violation else 0
+
+
+def _logged(journal: MemoryJournal, node: str) -> list[Logged]:
+    return [
+        Logged(id=f"vrrp:{seq}", mono_ns=entry.mono_ns, ts_ns=WALL_EPOCH_NS + entry.mono_ns, record=entry.record)
+        for seq, entry in enumerate(journal.streams.get(node, []), 1)
+    ]
+
+
+def _explain_takeover(journal: MemoryJournal, failover: _Failover, emit: Callable[[str], None]) -> None:
+    logged = _logged(journal, failover.new_master)
+    target = next(
+        (
+            item.id
+            for item in logged
+            if isinstance(item.record, TransitionMade)
+            and item.record.step.now_ns == failover.at_ns
+            and item.record.transition.to_role is Role.MASTER
+        ),
+        None,
+    )
+    if target is None:
+        return
+    emit("")
+    emit(f"  [{failover.new_master} {target}] after {failover.what}:")
+    for paragraph in explain(logged, target):
+        emit(textwrap.fill(paragraph, 104, initial_indent="    ", subsequent_indent="    "))
+
+
+def _write_files(journal: MemoryJournal, scenario: Scenario, events_dir: Path, emit: Callable[[str], None]) -> None:
+    from ffo.sim.eventfiles import write_journal  # file I/O only when asked for
+
+    for spec in scenario.nodes:  # a previous demo's streams would be continued, not replaced
+        shutil.rmtree(events_dir / spec.name, ignore_errors=True)
+    written = write_journal(journal, events_dir, wall_epoch_ns=WALL_EPOCH_NS)
+    emit("")
+    emit(f"each node's event log was written under {events_dir}/; try:")
+    for state_dir in written.values():
+        emit(f"  ffo events --dir {state_dir}      ffo why --dir {state_dir} --last      ffo replay --dir {state_dir}")
