@@ -9,6 +9,11 @@
   crash-looping.
 - Shuts down in order on SIGTERM/SIGINT: VRRP first (its priority-0 advertisements let backups take over at
   once), then VIP, then the rest, each group sent `Stop` and given until the deadline, then SIGKILLed.
+- Gives an actor with a `realtime_priority` (the VRRP actor: `[node] realtime_priority`, as keepalived's
+  `vrrp_rt_priority`) SCHED_FIFO in its own process: the host applies it with `tune_for_timers` once the actor
+  is ready. In single-process mode it is not applied at all, and the kernel says so: SCHED_FIFO is a property
+  of a thread, and the one thread there runs the kernel and every actor, so it would make the whole node
+  real-time (a busy plug-in could then starve the machine) instead of the one timing-critical actor.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ffo.actors.host import load_factory, set_parent_death_signal
 from ffo.bus.messages import ActorReady, Heartbeat, Stop
 from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
 from ffo.clock import Clock, SystemClock
+from ffo.timing.process import MAX_RT_PRIORITY
 
 log = logging.getLogger("ffo.kernel")
 MS = 1_000_000
@@ -49,6 +55,11 @@ class ActorSpec:
     factory: str  # "package.module:ClassName"
     stop_order: int = 2
     options: dict[str, Any] = attrs.field(factory=dict)
+    # SCHED_FIFO priority of the actor's process, 1..99; 0 = normal scheduling. Multi-process mode only.
+    realtime_priority: int = attrs.field(
+        default=0,
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0), attrs.validators.le(MAX_RT_PRIORITY)],
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +93,7 @@ class Supervised:
     actor: Actor | None = None
     started_ns: int = 0
     ready_ns: int | None = None
+    exited_ns: int | None = None  # when the kernel saw the last incarnation end
     last_heartbeat_ns: int = 0
     loop_lag_ns: int = 0
     crashes: deque[int] = attrs.field(factory=deque)
@@ -100,7 +112,28 @@ class Supervised:
             "heartbeat_age_ms": round((now_ns - self.last_heartbeat_ns) / MS, 1) if self.last_heartbeat_ns else None,
             "loop_lag_ms": round(self.loop_lag_ns / MS, 3),
             "ready_after_ms": round((self.ready_ns - self.started_ns) / MS, 1) if self.ready_ns else None,
+            "scheduling": scheduling_of(self.pid) if self.pid is not None else None,
         }
+
+
+def scheduling_of(pid: int) -> str | None:
+    """How Linux schedules `pid`'s main thread, as `SCHED_FIFO 10` or `SCHED_OTHER`; None if it is gone."""
+    try:
+        policy = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
+        priority = os.sched_getparam(pid).sched_priority
+    except OSError:
+        return None
+    name = _POLICY_NAMES.get(policy, f"policy {policy}")
+    return f"{name} {priority}" if priority else name
+
+
+_POLICY_NAMES = {
+    os.SCHED_OTHER: "SCHED_OTHER",
+    os.SCHED_FIFO: "SCHED_FIFO",
+    os.SCHED_RR: "SCHED_RR",
+    os.SCHED_BATCH: "SCHED_BATCH",
+    os.SCHED_IDLE: "SCHED_IDLE",
+}
 
 
 def describe_failure(error: BaseException) -> str:
@@ -167,6 +200,7 @@ class Kernel:
         try:
             await self.bus.join()
             log.info("node %s: bus %s, %d actor(s)", self.node, self.transport.value, len(self.actors))
+            self._note_ignored_realtime()
             self.ready.set()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._listen())
@@ -188,6 +222,18 @@ class Kernel:
             self._remove_sockets()
         log.info("node %s stopped (exit %d)", self.node, self.exit_code)
         return self.exit_code
+
+    def _note_ignored_realtime(self) -> None:
+        if not self.single_process:
+            return
+        for supervised in self.actors.values():
+            if supervised.spec.realtime_priority:
+                log.warning(
+                    "actor %s: realtime_priority %d is not applied in single-process mode: it would make the whole "
+                    "node (kernel and every actor share one thread) real-time; run one process per actor for it",
+                    supervised.spec.name,
+                    supervised.spec.realtime_priority,
+                )
 
     def status(self) -> dict[str, Any]:
         now = self.clock.monotonic_ns()
@@ -213,6 +259,7 @@ class Kernel:
         while not self._shutdown.is_set():
             await self._start(supervised)
             supervised.last_exit = await self._wait_exit(supervised)
+            supervised.exited_ns = self.clock.monotonic_ns()
             supervised.pid = None
             supervised.exited.set()
             if self._stopping:
@@ -281,6 +328,7 @@ class Kernel:
             f"--incarnation={supervised.incarnation}",
             f"--kernel-pid={os.getpid()}",
             f"--options={json.dumps(spec.options)}",
+            f"--realtime-priority={spec.realtime_priority}",
         ]
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, preexec_fn=set_parent_death_signal

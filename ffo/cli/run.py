@@ -24,10 +24,25 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+REALTIME_ACTOR = "vrrp"
+"""The actor that gets `[node] realtime_priority` (keepalived's `vrrp_rt_priority`): the one serving VRRP timers."""
+
+
 def actor_specs(config: NodeConfig) -> tuple[ActorSpec, ...]:
-    """The actors a node runs: the built-in ones that exist so far, then the config's `[[actor]]` entries."""
+    """The actors a node runs: the built-in ones that exist so far, then the config's `[[actor]]` entries.
+
+    Only the actor named "vrrp" gets `realtime_priority`: the built-in VRRP actor, once it exists (the config
+    keeps that name for it, so no `[[actor]]` entry takes it meanwhile). Every other actor runs with normal
+    scheduling.
+    """
     return tuple(
-        ActorSpec(name=actor.name, factory=actor.factory, stop_order=actor.stop_order, options=actor.options)
+        ActorSpec(
+            name=actor.name,
+            factory=actor.factory,
+            stop_order=actor.stop_order,
+            options=actor.options,
+            realtime_priority=config.realtime_priority if actor.name == REALTIME_ACTOR else 0,
+        )
         for actor in config.actors
     )
 
