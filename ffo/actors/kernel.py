@@ -14,6 +14,11 @@
   is ready. In single-process mode it is not applied at all, and the kernel says so: SCHED_FIFO is a property
   of a thread, and the one thread there runs the kernel and every actor, so it would make the whole node
   real-time (a busy plug-in could then starve the machine) instead of the one timing-critical actor.
+- Writes the node's supervision history to its own event stream (`<state_dir>/events/kernel`): the node
+  starting and stopping and every change of an actor's state with its reason (`ffo.actors.events`), so that
+  `ffo events` shows a restarted VRRP actor next to the failover it caused. The log never holds the node up:
+  a stream that cannot be opened is reported and the node runs without it; a stream another kernel holds
+  (the same state_dir) is refused, as two daemons on one state directory are a mistake.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ import zmq.asyncio
 
 from ffo.actors.base import Actor, ActorContext, command_topic
 from ffo.actors.control import ControlServer
+from ffo.actors.events import ActorChanged, NodeStarted, NodeStopped
 from ffo.actors.host import load_factory, set_parent_death_signal
 from ffo.bus.messages import ActorReady, Heartbeat, Stop
 from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
 from ffo.clock import Clock, SystemClock
+from ffo.eventlog.committer import run_group_commit
+from ffo.eventlog.policy import LogPolicy
+from ffo.eventlog.writer import EventWriter, StreamBusyError
 from ffo.timing.process import MAX_RT_PRIORITY
 
 log = logging.getLogger("ffo.kernel")
@@ -77,6 +86,7 @@ class SupervisionPolicy:
 class ActorState(enum.Enum):
     STARTING = "starting"
     READY = "ready"
+    KILLED = "killed"  # hung, or past the shutdown deadline: SIGKILLed (or cancelled), its exit awaited
     BACKOFF = "backoff"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -158,6 +168,8 @@ class Kernel:
         transport: Transport | None = None,
         policy: SupervisionPolicy | None = None,
         clock: Clock | None = None,
+        events_dir: Path | None = None,
+        log_policy: LogPolicy | None = None,
     ) -> None:
         self.node = node
         self.run_dir = run_dir
@@ -173,16 +185,76 @@ class Kernel:
         self.ready = asyncio.Event()
         self._shutdown = asyncio.Event()
         self._stopping = False
+        self.events_dir = events_dir
+        self.log_policy = log_policy or LogPolicy()
+        self.journal: EventWriter | None = None
+        self._stop_reason = "stopped"
 
     # --- running ---
 
     def request_shutdown(self, reason: str) -> None:
         if not self._shutdown.is_set():
             log.info("shutting down: %s", reason)
+            self._stop_reason = reason
         self._shutdown.set()
+
+    def _record(self, event: object) -> None:
+        if self.journal is not None:
+            self.journal.append(event)
+
+    def _set_state(self, supervised: Supervised, state: ActorState, reason: str) -> None:
+        """Every change of an actor's state goes through here, so that each one is in the event log."""
+        before = supervised.state
+        supervised.state = state
+        if before is not state or state is ActorState.STARTING:
+            self._record(
+                ActorChanged(
+                    actor=supervised.spec.name,
+                    from_state=before.value,
+                    to_state=state.value,
+                    pid=supervised.pid,
+                    incarnation=supervised.incarnation,
+                    reason=reason,
+                )
+            )
 
     async def run(self) -> int:
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.journal = self._open_journal()
+        except StreamBusyError as error:
+            log.error("%s: is another ffo running with this state_dir?", error)
+            return 3
+        try:
+            return await self._run()
+        finally:
+            if self.journal is not None:
+                self.journal.append(NodeStopped(node=self.node, reason=self._stop_reason, exit_code=self.exit_code))
+                self.journal.close()
+
+    def _open_journal(self) -> EventWriter | None:
+        if self.events_dir is None:
+            return None
+        try:
+            journal = EventWriter.open(
+                self.events_dir / KERNEL_STREAM,
+                node=self.node,
+                stream=KERNEL_STREAM,
+                clock=self.clock,
+                policy=self.log_policy,
+            )
+        except StreamBusyError:
+            raise
+        except OSError as error:
+            log.error(
+                "event log %s unavailable (%s): running without the kernel's event stream", self.events_dir, error
+            )
+            return None
+        if journal.recovery is not None:
+            log.warning("event log: %s", journal.recovery)
+        return journal
+
+    async def _run(self) -> int:
         # One context for the node's sockets; the proxy thread uses a synchronous shadow of it. Destroying the
         # asyncio context at the end closes every socket made through it (actors', the control socket, a test's
         # probe) before terminating, so shutdown never waits on a socket someone forgot.
@@ -201,8 +273,18 @@ class Kernel:
             await self.bus.join()
             log.info("node %s: bus %s, %d actor(s)", self.node, self.transport.value, len(self.actors))
             self._note_ignored_realtime()
+            self._record(
+                NodeStarted(
+                    node=self.node,
+                    pid=os.getpid(),
+                    mode="single-process" if self.single_process else "processes",
+                    actors=tuple(self.actors),
+                )
+            )
             self.ready.set()
             async with asyncio.TaskGroup() as group:
+                if self.journal is not None:
+                    group.create_task(run_group_commit(self.journal, self.log_policy.fsync_interval_ns))
                 group.create_task(self._listen())
                 group.create_task(self._watchdog())
                 group.create_task(control.serve())
@@ -244,6 +326,7 @@ class Kernel:
             "bus": self.transport.value,
             "actors": [supervised.status(now) for supervised in self.actors.values()],
             "instances": [],
+            "event_log": None if self.journal is None else _writer_status(self.journal),
         }
 
     def _remove_sockets(self) -> None:
@@ -263,7 +346,7 @@ class Kernel:
             supervised.pid = None
             supervised.exited.set()
             if self._stopping:
-                supervised.state = ActorState.STOPPED
+                self._set_state(supervised, ActorState.STOPPED, f"node shutdown; it {supervised.last_exit}")
                 return
             now = self.clock.monotonic_ns()
             crashes = supervised.crashes
@@ -271,7 +354,12 @@ class Kernel:
             while crashes and now - crashes[0] > policy.budget_window_ns:
                 crashes.popleft()
             if len(crashes) > policy.restart_budget:
-                supervised.state = ActorState.FAILED
+                self._set_state(
+                    supervised,
+                    ActorState.FAILED,
+                    f"it {supervised.last_exit}: {len(crashes)} crashes within {policy.budget_window_ns / S:.0f} s, "
+                    "restart budget exhausted",
+                )
                 log.error(
                     "actor %s: %d crashes within %.0f s (last: %s): restart budget exhausted; stopping the node",
                     supervised.spec.name,
@@ -283,18 +371,21 @@ class Kernel:
                 self.request_shutdown(f"actor {supervised.spec.name} keeps crashing")
                 return
             backoff = min(policy.backoff_initial_ns * 2 ** (len(crashes) - 1), policy.backoff_max_ns)
-            supervised.state = ActorState.BACKOFF
+            self._set_state(
+                supervised, ActorState.BACKOFF, f"it {supervised.last_exit}; restarting in {backoff / MS:.0f} ms"
+            )
             log.warning("actor %s %s; restarting in %.0f ms", supervised.spec.name, supervised.last_exit, backoff / MS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shutdown.wait(), backoff / S)
             supervised.restarts += 1
-        supervised.state = ActorState.STOPPED
+        self._set_state(supervised, ActorState.STOPPED, "node shutdown")
 
     async def _start(self, supervised: Supervised) -> None:
         assert self.endpoints is not None
         spec = supervised.spec
         supervised.incarnation += 1
-        supervised.state = ActorState.STARTING
+        supervised.pid = None
+        self._set_state(supervised, ActorState.STARTING, "start" if supervised.incarnation == 1 else "restart")
         supervised.ready_ns = None
         supervised.exited.clear()
         supervised.started_ns = self.clock.monotonic_ns()
@@ -374,8 +465,10 @@ class Kernel:
                 supervised.last_heartbeat_ns = now
                 supervised.loop_lag_ns = message.loop_lag_ns
             elif message.incarnation == supervised.incarnation:
-                supervised.state = ActorState.READY
                 supervised.ready_ns = supervised.last_heartbeat_ns = now
+                self._set_state(
+                    supervised, ActorState.READY, f"ready {(now - supervised.started_ns) / MS:.1f} ms after start"
+                )
                 log.info("actor %s ready after %.1f ms", message.actor, (now - supervised.started_ns) / MS)
 
     async def _watchdog(self) -> None:
@@ -390,14 +483,14 @@ class Kernel:
                 if supervised.state is ActorState.READY and now - supervised.last_heartbeat_ns > limit:
                     silent = (now - supervised.last_heartbeat_ns) / MS
                     log.error("actor %s is hung: no heartbeat for %.0f ms; killing it", supervised.spec.name, silent)
-                    self._kill(supervised)
+                    self._kill(supervised, f"hung: no heartbeat for {silent:.0f} ms")
                 elif supervised.state is ActorState.STARTING and now - supervised.started_ns > policy.ready_timeout_ns:
                     log.error("actor %s did not become ready in time; killing it", supervised.spec.name)
-                    self._kill(supervised)
+                    self._kill(supervised, f"not ready {policy.ready_timeout_ns / S:.0f} s after start")
 
-    def _kill(self, supervised: Supervised) -> None:
-        supervised.state = ActorState.STARTING  # not READY any more: the watchdog must not kill it twice
-        supervised.started_ns = self.clock.monotonic_ns()
+    def _kill(self, supervised: Supervised, reason: str) -> None:
+        # Not READY or STARTING any more: the watchdog must not kill it twice.
+        self._set_state(supervised, ActorState.KILLED, reason)
         if supervised.process is not None and supervised.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 supervised.process.kill()
@@ -427,7 +520,7 @@ class Kernel:
             for supervised in group:
                 if not supervised.exited.is_set():
                     log.error("actor %s did not stop by the deadline; killing it", supervised.spec.name)
-                    self._kill(supervised)
+                    self._kill(supervised, "did not stop by the shutdown deadline")
                     await supervised.exited.wait()
         raise _ShutdownCompleteError
 
@@ -442,3 +535,19 @@ class Kernel:
         _, pending = await asyncio.wait(waits, timeout=timeout)
         for task in pending:
             task.cancel()
+
+
+KERNEL_STREAM = "kernel"
+
+
+def _writer_status(writer: EventWriter) -> dict[str, Any]:
+    status = writer.status
+    return {
+        "stream": status.stream,
+        "next_seq": status.next_seq,
+        "degraded": status.degraded,
+        "last_error": status.last_error,
+        "pending": status.pending,
+        "dropped": status.dropped,
+        "syncs": status.syncs,
+    }

@@ -45,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
             f"  {actor['name']:16} {actor['state']:9} {actor['pid'] or '-':>7} {actor['restarts']:>8} "
             f"{'-' if age is None else f'{age:.0f} ms':>10} {actor['loop_lag_ms']:>7.1f}ms  {actor['last_exit'] or ''}"
         )
+    journal = status.get("event_log")
+    if journal is None:
+        print("  event log: not written (see the daemon's log)")
+    else:
+        state = f"DEGRADED: {journal['last_error']}" if journal["degraded"] else "ok"
+        print(f"  event log: {state}, kernel stream at seq {journal['next_seq'] - 1}, {journal['dropped']} dropped")
     if not status["instances"]:
         print("  no VRRP instances run yet (the VRRP actor arrives with the real-network work)")
     return 0

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ffo.clock import FakeClock
+from ffo.eventlog.policy import LogPolicy
 from ffo.eventlog.writer import EventWriter
 from ffo.sim.journal import MemoryJournal
+from ffo.vrrp.record import VrrpRecord
 
 VRRP_STREAM = "vrrp"
 
@@ -27,3 +29,32 @@ def write_journal(journal: MemoryJournal, root: Path, *, wall_epoch_ns: int) -> 
                 writer.append(entry.record, mono_ns=entry.mono_ns, ts_ns=wall_epoch_ns + entry.mono_ns)
         written[node] = state_dir
     return written
+
+
+class FileJournal(MemoryJournal):
+    """A journal that appends each record to its node's `EventWriter` as the simulation runs, as the VRRP actor
+    does: what a full disk does to a running node can be tested with the simulator."""
+
+    def __init__(self, root: Path, *, wall_epoch_ns: int, policy: LogPolicy | None = None) -> None:
+        super().__init__()
+        self.root = root
+        self.wall_epoch_ns = wall_epoch_ns
+        self.policy = policy
+        self.writers: dict[str, EventWriter] = {}
+        self.clocks: dict[str, FakeClock] = {}
+
+    def _append(self, node: str, now_ns: int, records: list[VrrpRecord]) -> None:
+        super()._append(node, now_ns, records)
+        writer = self.writers.get(node)
+        clock = self.clocks.setdefault(node, FakeClock(wall_epoch_ns=self.wall_epoch_ns))
+        if writer is None:
+            directory = self.root / node / "events" / VRRP_STREAM
+            writer = EventWriter.open(directory, node=node, stream=VRRP_STREAM, clock=clock, policy=self.policy)
+            self.writers[node] = writer
+        clock.set(max(clock.now_ns, now_ns))  # the writer's retries and rotation read this clock
+        for record in records:
+            writer.append(record, mono_ns=now_ns, ts_ns=self.wall_epoch_ns + now_ns)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()

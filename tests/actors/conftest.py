@@ -88,10 +88,20 @@ async def start_kernel(run_dir: Path, child_env: None) -> AsyncIterator[StartKer
     running: list[tuple[Kernel, asyncio.Task[int], Probe]] = []
 
     async def start(
-        specs: tuple[ActorSpec, ...], *, single_process: bool = False, transport: Transport | None = None
+        specs: tuple[ActorSpec, ...],
+        *,
+        single_process: bool = False,
+        transport: Transport | None = None,
+        events_dir: Path | None = None,
     ) -> tuple[Kernel, Probe]:
         kernel = Kernel(
-            node="t", specs=specs, run_dir=run_dir, single_process=single_process, transport=transport, policy=FAST
+            node="t",
+            specs=specs,
+            run_dir=run_dir,
+            single_process=single_process,
+            transport=transport,
+            policy=FAST,
+            events_dir=events_dir,
         )
         task = asyncio.create_task(kernel.run())
         await wait_for(lambda: kernel.ready.is_set() or task.done(), what="the kernel")
@@ -104,4 +114,5 @@ async def start_kernel(run_dir: Path, child_env: None) -> AsyncIterator[StartKer
     for kernel, task, probe in running:
         probe.bus.close()
         kernel.request_shutdown("test over")
-        await asyncio.wait_for(task, 30)
+        if not task.done():
+            await asyncio.wait_for(task, 30)

@@ -72,6 +72,16 @@ async def test_sigterm_stops_actors_in_order_then_exits_0(
     assert order == ["first", "second", "third"]
     assert not any(alive(pid) for pid in pids)
     assert not (run_dir / "control.sock").exists()
+    # The node's supervision history is in its event log, readable with the daemon gone.
+    events = subprocess.run(
+        [sys.executable, "-m", "ffo.cli.main", "events", "--dir", str(run_dir / "state"), "--type", "kernel"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert "node n1 started" in events[0] and "node n1 stopped (exit 0) — SIGTERM" in events[-1]
+    assert sum("-> ready" in line for line in events) == 3
+    assert sum("-> stopped" in line for line in events) == 3
 
 
 @pytest.mark.asyncio
