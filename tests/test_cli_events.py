@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import attrs
@@ -164,3 +167,31 @@ def test_why_names_what_other_actors_did_because_of_the_transition(
     code, lines, _ = run(capsys, "why", "--dir", str(written["n2"]), f"vrrp:{takeover}")
     assert code == 0
     assert "Elsewhere on the node: kernel:1 kernel.actor_changed actor vip" in " ".join(lines)
+
+
+def test_events_follow_prints_records_as_they_are_written(tmp_path: Path) -> None:
+    events_dir = tmp_path / "events"
+    clock = FakeClock(wall_epoch_ns=WALL_EPOCH_NS)
+    with EventWriter.open(events_dir / "kernel", node="n9", stream="kernel", clock=clock) as writer:
+        writer.append(
+            ActorChanged(actor="a", from_state="starting", to_state="ready", pid=1, incarnation=1, reason="x")
+        )
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "ffo.cli.main", "events", "--dir", str(tmp_path), "--follow"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        watchdog = threading.Timer(30, follower.kill)  # a follower that never prints must not hang the suite
+        watchdog.start()
+        try:
+            assert follower.stdout is not None
+            assert "kernel:1" in follower.stdout.readline()  # what was there
+            clock.advance(10**9)
+            writer.append(
+                ActorChanged(actor="a", from_state="ready", to_state="stopped", pid=1, incarnation=1, reason="y")
+            )
+            assert "kernel:2" in follower.stdout.readline()  # what came later (readline blocks until it does)
+        finally:
+            watchdog.cancel()
+            follower.kill()
+            follower.wait()
