@@ -22,6 +22,7 @@ PURE = [
     "vrrp/record.py",
     "vrrp/replay.py",
     "vrrp/describe.py",
+    "vrrp/node.py",
     "bus/convert.py",
     "bus/messages.py",
     "bus/envelope.py",
