@@ -43,6 +43,7 @@ from ffo.actors.base import Actor, ActorContext, command_topic
 from ffo.actors.control import ControlServer
 from ffo.actors.events import ActorChanged, NodeStarted, NodeStopped
 from ffo.actors.host import load_factory, set_parent_death_signal
+from ffo.bus.convert import unstructure
 from ffo.bus.messages import ActorReady, Heartbeat, Stop
 from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
 from ffo.clock import Clock, SystemClock
@@ -50,6 +51,7 @@ from ffo.eventlog.committer import run_group_commit
 from ffo.eventlog.policy import LogPolicy
 from ffo.eventlog.writer import EventWriter, StreamBusyError
 from ffo.timing.process import MAX_RT_PRIORITY
+from ffo.vrrp.status import VrrpStatus
 
 log = logging.getLogger("ffo.kernel")
 MS = 1_000_000
@@ -189,6 +191,7 @@ class Kernel:
         self.log_policy = log_policy or LogPolicy()
         self.journal: EventWriter | None = None
         self._stop_reason = "stopped"
+        self._vrrp_status: VrrpStatus | None = None  # the VRRP actor's last report, for `ffo status`
 
     # --- running ---
 
@@ -319,13 +322,15 @@ class Kernel:
 
     def status(self) -> dict[str, Any]:
         now = self.clock.monotonic_ns()
+        vrrp = self._vrrp_status
         return {
             "node": self.node,
             "pid": os.getpid(),
             "mode": "single-process" if self.single_process else "multi-process",
             "bus": self.transport.value,
             "actors": [supervised.status(now) for supervised in self.actors.values()],
-            "instances": [],
+            "instances": [] if vrrp is None else [unstructure(instance) for instance in vrrp.instances],
+            "vrrp_counters": {} if vrrp is None else dict(vrrp.counters),
             "event_log": None if self.journal is None else _writer_status(self.journal),
         }
 
@@ -455,6 +460,9 @@ class Kernel:
         while True:
             envelope = await self.bus.receive()
             message = envelope.message
+            if isinstance(message, VrrpStatus):
+                self._vrrp_status = message
+                continue
             if not isinstance(message, ActorReady | Heartbeat):
                 continue
             supervised = self.actors.get(message.actor)

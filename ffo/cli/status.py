@@ -52,5 +52,16 @@ def run(args: argparse.Namespace) -> int:
         state = f"DEGRADED: {journal['last_error']}" if journal["degraded"] else "ok"
         print(f"  event log: {state}, kernel stream at seq {journal['next_seq'] - 1}, {journal['dropped']} dropped")
     if not status["instances"]:
-        print("  no VRRP instances run yet (the VRRP actor arrives with the real-network work)")
+        print("  no VRRP instance reported (no VRRP actor, or it has not started yet)")
+        return 0
+    header = f"  {'instance':12} {'vrid':>4} {'family':6} {'state':10} {'prio':>4} {'eff':>4} {'master':24}"
+    print(f"{header} late p50/p99/max ms")
+    for instance in status["instances"]:
+        late = instance["timer_lateness_ms"]
+        print(
+            f"  {instance['name']:12} {instance['vrid']:>4} {instance['family']:6} {instance['state']:10} "
+            f"{instance['priority']:>4} {instance['effective_priority']:>4} {instance['master'] or '-':24} "
+            f"{late['p50']:.3f}/{late['p99']:.3f}/{late['max']:.3f}"
+        )
+        print(f"    vips {', '.join(instance['vips'])}")
     return 0

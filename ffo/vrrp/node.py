@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -42,6 +42,7 @@ from ffo.vrrp.inputs import (
 from ffo.vrrp.packet import Advertisement, ChecksumForm, Family, IPAddress, encode
 from ffo.vrrp.record import DEFAULT_RUN_FLUSH_NS, Recorder, VrrpRecord
 from ffo.vrrp.state import InstanceConfig, InstanceState, Role
+from ffo.vrrp.status import InstanceStatus
 
 __all__ = ["MULTICAST_GROUP", "Action", "Append", "InstanceRuntime", "Send", "VipCommand", "VrrpNode"]
 
@@ -107,27 +108,22 @@ class InstanceRuntime:
             return self.state.last_heard.source
         return None
 
-    def status(self) -> dict[str, Any]:
-        """The `ffo status --json` view of this instance (CLI.md)."""
+    def status(self) -> InstanceStatus:
+        """The `ffo status` view of this instance (CLI.md)."""
         late = self.lateness.snapshot()
-        return {
-            "name": self.settings.name,
-            "vrid": self.settings.vrid,
-            "family": f"IPv{int(self.settings.family)}",
-            "state": self.state.role.value,
-            "priority": self.settings.priority,
-            "effective_priority": self.state.priority,
-            "master": None if self.master is None else str(self.master),
-            "vips": [
-                f"{vip}/{prefix}" for vip, prefix in zip(self.settings.vips, self.settings.vip_prefixes, strict=True)
-            ],
-            "timer_lateness_ms": {
-                "p50": late.p50_ns / 1e6,
-                "p99": late.p99_ns / 1e6,
-                "max": late.max_ns / 1e6,
-            },
-            "counters": dict(sorted(self.counters.items())),
-        }
+        settings = self.settings
+        return InstanceStatus(
+            name=settings.name,
+            vrid=settings.vrid,
+            family=f"IPv{int(settings.family)}",
+            state=self.state.role.value,
+            priority=settings.priority,
+            effective_priority=self.state.priority,
+            master=None if self.master is None else str(self.master),
+            vips=tuple(f"{vip}/{prefix}" for vip, prefix in zip(settings.vips, settings.vip_prefixes, strict=True)),
+            timer_lateness_ms={"p50": late.p50_ns / 1e6, "p99": late.p99_ns / 1e6, "max": late.max_ns / 1e6},
+            counters=dict(sorted(self.counters.items())),
+        )
 
 
 def instance_config(settings: InstanceSettings, primary_address: IPAddress) -> InstanceConfig:
@@ -245,8 +241,8 @@ class VrrpNode:
             Append(record=record) for runtime in self.instances.values() for record in runtime.recorder.flush(now_ns)
         ]
 
-    def status(self) -> list[dict[str, Any]]:
-        return [runtime.status() for runtime in self.instances.values()]
+    def status(self) -> tuple[InstanceStatus, ...]:
+        return tuple(runtime.status() for runtime in self.instances.values())
 
     # --- one step ---
 

@@ -72,3 +72,27 @@ class EchoActor(Actor):
         delay = self.context.options.get("stop_delay_s")
         if isinstance(delay, int | float):
             await asyncio.sleep(delay)
+
+
+class StatusReporter(Actor):
+    """Publishes a VRRP status report as the VRRP actor does, so the kernel's `status` can be tested."""
+
+    async def main(self) -> None:
+        from ffo.vrrp.status import STATUS_TOPIC, InstanceStatus, VrrpStatus
+
+        instance = InstanceStatus(
+            name="web",
+            vrid=51,
+            family="IPv4",
+            state="MASTER",
+            priority=200,
+            effective_priority=200,
+            master="192.0.2.11",
+            vips=("192.0.2.100/24",),
+            timer_lateness_ms={"p50": 0.2, "p99": 0.4, "max": 1.5},
+            counters={"adverts_sent": 3},
+        )
+        report = VrrpStatus(node=self.context.node, pid=os.getpid(), instances=(instance,), counters={})
+        while True:
+            await self.bus.publish(STATUS_TOPIC, report)
+            await asyncio.sleep(0.05)

@@ -94,3 +94,14 @@ async def test_restart_budget_stops_a_crash_loop(start_kernel: StartKernel) -> N
     assert kernel.exit_code == 1
     assert "exited with status 1" in kernel.actors["bad"].last_exit
     await wait_for(lambda: kernel.actors["good"].state is ActorState.STOPPED, what="the node to stop")
+
+
+@pytest.mark.asyncio
+async def test_status_carries_the_vrrp_actors_last_report(start_kernel: StartKernel) -> None:
+    kernel, _ = await start_kernel(
+        (ActorSpec(name="reporter", factory="tests.actors.support:StatusReporter"),), single_process=True
+    )
+    await wait_for(lambda: bool(kernel.status()["instances"]), what="a status report")
+    (instance,) = kernel.status()["instances"]
+    assert instance["name"] == "web" and instance["state"] == "MASTER" and instance["vips"] == ["192.0.2.100/24"]
+    assert instance["timer_lateness_ms"] == {"p50": 0.2, "p99": 0.4, "max": 1.5}
