@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import ipaddress
 import time
 
 import attrs
-from benchlib import rate
+from benchlib import rate, sample_cause
 
 from ffo.bus import Heartbeat, decode, encode, message
-from ffo.vrrp.cause import Cause, CauseKind
 from ffo.vrrp.effects import Effect, Transitioned
 from ffo.vrrp.state import Role
 
@@ -31,17 +29,7 @@ class EffectEmitted:
 
 
 def cases() -> list[tuple[str, str, object]]:
-    cause = Cause(
-        kind=CauseKind.MASTER_DOWN,
-        peer=ipaddress.IPv4Address("192.0.2.11"),
-        peer_priority=200,
-        local_priority=100,
-        interval_cs=100,
-        last_heard_ns=1_000_000_000,
-        down_interval_ns=3_609_000_000,
-        deadline_ns=4_609_000_000,
-        fired_ns=4_609_200_000,
-    )
+    cause = sample_cause()
     transitioned = Transitioned(from_role=Role.BACKUP, to_role=Role.MASTER, cause=cause)
     return [
         ("Heartbeat", "sys.heartbeat", Heartbeat(actor="vrrp", pid=4242, seq=1234, loop_lag_ns=120_000)),

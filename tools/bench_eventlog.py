@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import ipaddress
 import os
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
-from benchlib import rate
+from benchlib import rate, sample_cause
 
 from ffo.bus import Heartbeat, message
 from ffo.clock import SystemClock
@@ -40,7 +39,6 @@ from ffo.eventlog.policy import LogPolicy
 from ffo.eventlog.reader import read_stream
 from ffo.eventlog.record import Record, fields_of, record_message
 from ffo.eventlog.writer import EventWriter
-from ffo.vrrp.cause import Cause, CauseKind
 from ffo.vrrp.effects import Effect, Transitioned
 from ffo.vrrp.state import Role
 
@@ -56,17 +54,7 @@ class EffectEmitted:
 
 
 def cases() -> list[tuple[str, Callable[[int], object]]]:
-    cause = Cause(
-        kind=CauseKind.MASTER_DOWN,
-        peer=ipaddress.IPv4Address("192.0.2.11"),
-        peer_priority=200,
-        local_priority=100,
-        interval_cs=100,
-        last_heard_ns=1_000_000_000,
-        down_interval_ns=3_609_000_000,
-        deadline_ns=4_609_000_000,
-        fired_ns=4_609_200_000,
-    )
+    cause = sample_cause()
     transitioned = EffectEmitted(
         instance="web", effect=Transitioned(from_role=Role.BACKUP, to_role=Role.MASTER, cause=cause)
     )

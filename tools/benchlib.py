@@ -1,9 +1,12 @@
-"""What the benchmarks in tools/ share: calls per second of a callable, best of several runs."""
+"""What the benchmarks in tools/ share: calls per second of a callable (best of several runs), sample data."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
+
+from ffo.vrrp.cause import Cause, CauseKind
 
 
 def rate(action: Callable[[], object], seconds: float, repeat: int, batch: int = 1000) -> float:
@@ -19,3 +22,18 @@ def rate(action: Callable[[], object], seconds: float, repeat: int, batch: int =
             calls += batch
         best = max(best, calls / elapsed)
     return best
+
+
+def sample_cause() -> Cause:
+    """A typical transition cause (a master that went silent), for benchmarks of what carries one."""
+    return Cause(
+        kind=CauseKind.MASTER_DOWN,
+        peer=ipaddress.IPv4Address("192.0.2.11"),
+        peer_priority=200,
+        local_priority=100,
+        interval_cs=100,
+        last_heard_ns=1_000_000_000,
+        down_interval_ns=3_609_000_000,
+        deadline_ns=4_609_000_000,
+        fired_ns=4_609_200_000,
+    )
