@@ -15,6 +15,7 @@ EVENT_MODULES: Final = (
     "ffo.eventlog.record",
     "ffo.vrrp.record",
     "ffo.vrrp.describe",
+    "ffo.vip.events",
 )
 
 

@@ -35,6 +35,16 @@ PURE = [
     "sim/journal.py",
     "net/receive.py",
     "net/ratelimit.py",
+    "vip/model.py",
+    "vip/plan.py",
+    "vip/vmac.py",
+    "vip/results.py",
+    "vip/events.py",
+    "vip/frames.py",
+    "vip/schedule.py",
+    "vip/rtmsg.py",
+    "vrrp/requests.py",
+    "vrrp/status.py",
 ]
 FORBIDDEN = {"socket", "asyncio", "zmq", "pyroute2", "time", "random", "logging", "os", "datetime", "select"}
 

@@ -86,6 +86,7 @@ class SupervisionPolicy:
 
 
 class ActorState(enum.Enum):
+    NEW = "new"  # not started yet
     STARTING = "starting"
     READY = "ready"
     KILLED = "killed"  # hung, or past the shutdown deadline: SIGKILLed (or cancelled), its exit awaited
@@ -97,7 +98,7 @@ class ActorState(enum.Enum):
 @attrs.define
 class Supervised:
     spec: ActorSpec
-    state: ActorState = ActorState.STARTING
+    state: ActorState = ActorState.NEW
     incarnation: int = 0
     pid: int | None = None
     process: asyncio.subprocess.Process | None = None

@@ -29,22 +29,39 @@ REALTIME_ACTOR = "vrrp"
 """The actor that gets `[node] realtime_priority` (keepalived's `vrrp_rt_priority`): the one serving VRRP timers."""
 
 
-def actor_specs(config: NodeConfig) -> tuple[ActorSpec, ...]:
-    """The actors a node runs: the built-in ones that exist so far, then the config's `[[actor]]` entries.
+VRRP_FACTORY = "ffo.actors.vrrp:VrrpActor"
 
-    Only the actor named "vrrp" gets `realtime_priority`: the built-in VRRP actor, once it exists (the config
-    keeps that name for it, so no `[[actor]]` entry takes it meanwhile). Every other actor runs with normal
-    scheduling.
+
+def actor_specs(config: NodeConfig, config_path: Path | None = None) -> tuple[ActorSpec, ...]:
+    """The actors a node runs: the built-in VRRP actor when the config has instances (it stops first, so
+    that its priority-0 advertisements go out while the rest still runs), then the `[[actor]]` entries.
+
+    The actor named "vrrp" gets `[node] realtime_priority` (keepalived's `vrrp_rt_priority`); every other
+    actor runs with normal scheduling.
     """
-    return tuple(
-        ActorSpec(
-            name=actor.name,
-            factory=actor.factory,
-            stop_order=actor.stop_order,
-            options=actor.options,
-            realtime_priority=config.realtime_priority if actor.name == REALTIME_ACTOR else 0,
+    built_in: list[ActorSpec] = []
+    if config.instances and config_path is not None:
+        built_in.append(
+            ActorSpec(
+                name=REALTIME_ACTOR,
+                factory=VRRP_FACTORY,
+                stop_order=0,
+                options={"config": str(config_path.resolve())},
+                realtime_priority=config.realtime_priority,
+            )
         )
-        for actor in config.actors
+    return (
+        *built_in,
+        *(
+            ActorSpec(
+                name=actor.name,
+                factory=actor.factory,
+                stop_order=actor.stop_order,
+                options=actor.options,
+                realtime_priority=config.realtime_priority if actor.name == REALTIME_ACTOR else 0,
+            )
+            for actor in config.actors
+        ),
     )
 
 
@@ -82,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     kernel = Kernel(
         node=config.name,
-        specs=actor_specs(config),
+        specs=actor_specs(config, args.config),
         run_dir=config.run_dir,
         single_process=args.single_process,
         events_dir=config.events_dir,

@@ -83,6 +83,8 @@ class VipCommand:
     effect: AcquireVips | ReleaseVips | AnnounceVips
     prefixes: tuple[int, ...]
     use_vmac: bool
+    goodbye: tuple[Send, ...] = ()
+    """With AcquireVips: the priority-0 advertisements to send on this instance's behalf if it dies."""
 
 
 Action = Append | Send | VipCommand
@@ -260,8 +262,12 @@ class VrrpNode:
         settings = runtime.settings
         if isinstance(effect, SendAdvertisement):
             runtime.counters["adverts_sent"] += 1
-            return self._sends(runtime, effect)
+            return list[Action](self._sends(runtime, effect))
         if isinstance(effect, AcquireVips | ReleaseVips | AnnounceVips):
+            goodbye: tuple[Send, ...] = ()
+            if isinstance(effect, AcquireVips):
+                leaving = SendAdvertisement(priority=0, interval_cs=runtime.config.advert_interval_cs)
+                goodbye = tuple(self._sends(runtime, leaving))
             return [
                 VipCommand(
                     instance=settings.name,
@@ -271,6 +277,7 @@ class VrrpNode:
                     effect=effect,
                     prefixes=settings.vip_prefixes,
                     use_vmac=settings.use_vmac,
+                    goodbye=goodbye,
                 )
             ]
         if isinstance(effect, Transitioned):
@@ -279,7 +286,7 @@ class VrrpNode:
             runtime.counters[f"dropped:{effect.reason.value}"] += 1
         return []
 
-    def _sends(self, runtime: InstanceRuntime, effect: SendAdvertisement) -> list[Action]:
+    def _sends(self, runtime: InstanceRuntime, effect: SendAdvertisement) -> list[Send]:
         settings, config = runtime.settings, runtime.config
         advert = Advertisement(
             version=config.version,

@@ -1,0 +1,237 @@
+"""The VRRP actor: raw sockets, a timerfd, the event log and the bus around the node's VRRP core.
+
+Everything this actor decides is in `ffo.vrrp.node.VrrpNode` (sans-IO); this module only moves data between it
+and the world, and carries out its actions in order:
+
+- `Append` → the actor's event stream (`<state_dir>/events/vrrp`), before anything the step implies is done
+  (write-ahead). A transition's record id becomes the `cause` of the VIP requests that follow it.
+- `Send` → the raw socket of the instance's interface and family (`ffo.net.VrrpSocket`).
+- `VipCommand` → a `VipRequest` on ``cmd.vip`` for the VIP actor (queued, published by a task of the group).
+
+Timers: one `DeadlineWaiter` (timerfd, absolute CLOCK_MONOTONIC deadlines) sleeps until the core's next
+deadline; when a step moves that deadline earlier (a priority-0 advertisement arms Skew_Time), the wait is
+re-armed at once. The instant the waiter woke is the `fired_ns` of the timer input, so the lateness is in
+every timer record and in `ffo status`.
+
+Options (the kernel passes them): ``config``, the path of the node's config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from ffo.actors.base import Actor
+from ffo.config import NodeConfig, load_config
+from ffo.eventlog.committer import run_group_commit
+from ffo.eventlog.policy import LogPolicy
+from ffo.eventlog.writer import EventWriter
+from ffo.net.receive import Received, Rejected
+from ffo.net.vrrpsock import BatchHandler, VrrpSocket
+from ffo.timing.timerfd import DeadlineWaiter
+from ffo.vrrp.effects import AcquireVips, ReleaseVips
+from ffo.vrrp.node import Action, Append, Send, VipCommand, VrrpNode
+from ffo.vrrp.packet import Family, IPAddress
+from ffo.vrrp.record import TransitionMade
+from ffo.vrrp.requests import VIP_COMMAND_TOPIC, GoodbyePacket, VipAction, VipRequest
+from ffo.vrrp.status import STATUS_TOPIC, VrrpStatus
+
+VRRP_STREAM: Final = "vrrp"
+STATUS_INTERVAL_S: Final = 1.0
+
+
+class InterfaceNotReadyError(RuntimeError):
+    """An instance's interface has no address of its family yet: the actor cannot advertise from it."""
+
+
+class VrrpActor(Actor):
+    """Runs every `[[instance]]` of the node's config."""
+
+    async def setup(self) -> None:
+        config_path = Path(str(self.context.options["config"]))
+        self.config: NodeConfig = load_config(config_path)
+        self.sockets: dict[tuple[str, Family], VrrpSocket] = {}
+        clock = self.context.clock
+        for settings in self.config.instances:
+            key = (settings.interface, settings.family)
+            if key not in self.sockets:
+                self.sockets[key] = VrrpSocket.open(
+                    settings.interface, settings.family, clock=clock, node=self.config.name
+                )
+            if settings.unicast_peers:
+                self.sockets[key].set_peers(settings.vrid, settings.unicast_peers)
+        primaries: dict[tuple[str, Family], IPAddress] = {}
+        for key, sock in self.sockets.items():
+            if sock.source is None:
+                interface, family = key
+                raise InterfaceNotReadyError(f"{interface} has no usable IPv{int(family)} address to advertise from")
+            primaries[key] = sock.source
+        events = self.config.events
+        self.core = VrrpNode(self.config.instances, primaries, run_flush_ns=events.run_flush_interval_ns)
+        self.journal = EventWriter.open(
+            self.config.events_dir / VRRP_STREAM,
+            node=self.config.name,
+            stream=VRRP_STREAM,
+            clock=clock,
+            policy=LogPolicy(
+                fsync_interval_ns=events.fsync_interval_ns,
+                segment_max_bytes=events.segment_max_bytes,
+                segment_max_age_ns=events.segment_max_age_ns,
+                retain_bytes=events.retain_bytes,
+                retain_age_ns=events.retain_age_ns,
+            ),
+        )
+        if self.journal.recovery is not None:
+            self.log.warning("event log: %s", self.journal.recovery)
+        self.waiter = DeadlineWaiter()
+        self.log.info("timers: %s", self.waiter.note)
+        self._outbox: asyncio.Queue[object] = asyncio.Queue()
+        self._rearm: asyncio.Future[int] | None = None  # resolved (with 0) to re-arm the timer wait
+        self._armed_ns: int | None = None
+        self._last_transition: str | None = None
+        self._started = False
+
+    async def main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._execute(self.core.start(self.context.clock.monotonic_ns()))
+        self._started = True
+        for (interface, family), sock in self.sockets.items():
+            sock.attach(loop, self._receiver(interface, family))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._timers(), name="vrrp-timers")
+            group.create_task(self._publish_outbox(), name="vrrp-outbox")
+            group.create_task(self._every_second(), name="vrrp-status")
+            group.create_task(run_group_commit(self.journal, self.config.events.fsync_interval_ns))
+
+    async def teardown(self) -> None:
+        """Shutdown: a master sends priority 0 (backups take over after Skew_Time) and releases its VIPs."""
+        core = getattr(self, "core", None)
+        if core is not None and self._started:
+            self._execute(core.shutdown(self.context.clock.monotonic_ns()))
+            await self._drain_outbox()
+        for sock in getattr(self, "sockets", {}).values():
+            sock.detach()
+            sock.close()
+        journal = getattr(self, "journal", None)
+        if journal is not None:
+            journal.close()
+
+    # --- inputs ---
+
+    def _receiver(self, interface: str, family: Family) -> BatchHandler:
+        def on_batch(datagrams: Sequence[Received | Rejected]) -> None:
+            now = self.context.clock.monotonic_ns()
+            actions: list[Action] = []
+            for datagram in datagrams:
+                if isinstance(datagram, Received):
+                    actions += self.core.received(interface, family, datagram.src, datagram.advertisement, now)
+                else:
+                    self.core.rejected(interface, datagram.reason.value)
+            self._execute(actions)
+
+        return on_batch
+
+    async def _timers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            deadline = self.core.next_deadline()
+            self._rearm = loop.create_future()
+            self._armed_ns = deadline
+            if deadline is None:
+                await self._rearm
+                continue
+            waiting = asyncio.ensure_future(self.waiter.wait_until(deadline))
+            done, _ = await asyncio.wait({waiting, self._rearm}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting not in done:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                continue
+            self._execute(self.core.timers_due(waiting.result()))
+
+    def _deadline_moved(self) -> None:
+        """Wake the timer task if the core now wants to wake up earlier than the wait it armed."""
+        rearm = self._rearm
+        if rearm is None or rearm.done():
+            return
+        deadline = self.core.next_deadline()
+        if deadline is not None and (self._armed_ns is None or deadline < self._armed_ns):
+            rearm.set_result(0)
+
+    # --- actions ---
+
+    def _execute(self, actions: Sequence[Action]) -> None:
+        transitioned = False
+        for action in actions:
+            if isinstance(action, Append):
+                seq = self.journal.append(action.record)
+                if isinstance(action.record, TransitionMade):
+                    transitioned = True
+                    self._last_transition = f"{VRRP_STREAM}:{seq}" if seq is not None else None
+            elif isinstance(action, Send):
+                sock = self.sockets[(action.interface, action.family)]
+                sock.send_payload(action.payload, action.destination)
+            elif isinstance(action, VipCommand):
+                self._outbox.put_nowait(self._vip_request(action))
+        if transitioned:
+            self._outbox.put_nowait(self._status())
+        self._deadline_moved()
+
+    def _vip_request(self, command: VipCommand) -> VipRequest:
+        effect = command.effect
+        action = (
+            VipAction.ACQUIRE
+            if isinstance(effect, AcquireVips)
+            else VipAction.RELEASE
+            if isinstance(effect, ReleaseVips)
+            else VipAction.ANNOUNCE
+        )
+        return VipRequest(
+            instance=command.instance,
+            action=action,
+            interface=command.interface,
+            vrid=command.vrid,
+            family=command.family,
+            vips=tuple(f"{vip}/{prefix}" for vip, prefix in zip(effect.vips, command.prefixes, strict=True)),
+            use_vmac=command.use_vmac,
+            cause=self._last_transition,
+            goodbye=tuple(
+                GoodbyePacket(
+                    interface=send.interface,
+                    family=send.family,
+                    source=str(send.source),
+                    destination=str(send.destination),
+                    payload=send.payload,
+                )
+                for send in command.goodbye
+            ),
+        )
+
+    def _status(self) -> VrrpStatus:
+        return VrrpStatus(
+            node=self.config.name, pid=os.getpid(), instances=self.core.status(), counters=dict(self.core.counters)
+        )
+
+    async def _publish_outbox(self) -> None:
+        while True:
+            await self._publish(await self._outbox.get())
+
+    async def _drain_outbox(self) -> None:
+        while not self._outbox.empty():
+            await self._publish(self._outbox.get_nowait())
+
+    async def _publish(self, message: object) -> None:
+        if isinstance(message, VipRequest):
+            await self.bus.publish(VIP_COMMAND_TOPIC, message, cause=message.cause)
+        else:
+            await self.bus.publish(STATUS_TOPIC, message)
+
+    async def _every_second(self) -> None:
+        while True:
+            self._execute(self.core.flush(self.context.clock.monotonic_ns()))
+            await self._publish(self._status())
+            await asyncio.sleep(STATUS_INTERVAL_S)
