@@ -44,7 +44,7 @@ from ffo.actors.control import ControlServer
 from ffo.actors.events import ActorChanged, NodeStarted, NodeStopped
 from ffo.actors.host import load_factory, set_parent_death_signal
 from ffo.bus.convert import unstructure
-from ffo.bus.messages import ActorReady, Heartbeat, Stop
+from ffo.bus.messages import ActorExited, ActorReady, Heartbeat, Stop
 from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
 from ffo.clock import Clock, SystemClock
 from ffo.eventlog.committer import run_group_commit
@@ -202,6 +202,18 @@ class Kernel:
             self._stop_reason = reason
         self._shutdown.set()
 
+    async def _announce_exit(self, supervised: Supervised, pid: int | None) -> None:
+        """Tell the other actors at once (`sys.exited`): heartbeats would take seconds to say it."""
+        exited = ActorExited(
+            actor=supervised.spec.name,
+            pid=pid or 0,
+            incarnation=supervised.incarnation,
+            how=supervised.last_exit,
+            expected=self._stopping,
+        )
+        with contextlib.suppress(zmq.ZMQError):
+            await self.bus.publish(EXITED_TOPIC, exited)
+
     def _record(self, event: object) -> None:
         if self.journal is not None:
             self.journal.append(event)
@@ -347,7 +359,9 @@ class Kernel:
         policy = self.policy
         while not self._shutdown.is_set():
             await self._start(supervised)
+            pid = supervised.pid
             supervised.last_exit = await self._wait_exit(supervised)
+            await self._announce_exit(supervised, pid)
             supervised.exited_ns = self.clock.monotonic_ns()
             supervised.pid = None
             supervised.exited.set()
@@ -547,6 +561,7 @@ class Kernel:
 
 
 KERNEL_STREAM = "kernel"
+EXITED_TOPIC = "sys.exited"
 
 
 def _writer_status(writer: EventWriter) -> dict[str, Any]:

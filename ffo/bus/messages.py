@@ -36,6 +36,7 @@ from ffo.errors import LocalProtocolError, RemoteProtocolError
 from ffo.vrrp import effects, inputs
 
 __all__ = [
+    "ActorExited",
     "ActorReady",
     "ActorStopping",
     "Heartbeat",
@@ -257,6 +258,22 @@ class ActorStopping:
 
     actor: str
     reason: str
+
+
+@message("actor.exited", version=1)
+@attrs.frozen(kw_only=True)
+class ActorExited:
+    """The kernel saw an actor's process (or task) end: `how` it ended, and whether a stop was asked for.
+
+    Other actors act on it at once (the kernel notices within milliseconds, heartbeats take seconds): the VIP
+    actor speaks for a VRRP actor that died while master.
+    """
+
+    actor: str
+    pid: int
+    incarnation: int
+    how: str
+    expected: bool
 
 
 # -- VRRP value types carried inside messages (members of the Input and Effect unions) --------------------------

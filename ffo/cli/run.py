@@ -30,26 +30,30 @@ REALTIME_ACTOR = "vrrp"
 
 
 VRRP_FACTORY = "ffo.actors.vrrp:VrrpActor"
+VIP_FACTORY = "ffo.actors.vip:VipActor"
 
 
 def actor_specs(config: NodeConfig, config_path: Path | None = None) -> tuple[ActorSpec, ...]:
-    """The actors a node runs: the built-in VRRP actor when the config has instances (it stops first, so
-    that its priority-0 advertisements go out while the rest still runs), then the `[[actor]]` entries.
+    """The actors a node runs: the built-in VRRP and VIP actors when the config has instances (VRRP stops
+    first, so that its priority-0 advertisements and VIP releases go out while the rest still runs; VIP
+    next), then the `[[actor]]` entries.
 
     The actor named "vrrp" gets `[node] realtime_priority` (keepalived's `vrrp_rt_priority`); every other
     actor runs with normal scheduling.
     """
     built_in: list[ActorSpec] = []
     if config.instances and config_path is not None:
-        built_in.append(
+        options = {"config": str(config_path.resolve())}
+        built_in += [
             ActorSpec(
                 name=REALTIME_ACTOR,
                 factory=VRRP_FACTORY,
                 stop_order=0,
-                options={"config": str(config_path.resolve())},
+                options=options,
                 realtime_priority=config.realtime_priority,
-            )
-        )
+            ),
+            ActorSpec(name="vip", factory=VIP_FACTORY, stop_order=1, options=options),
+        ]
     return (
         *built_in,
         *(

@@ -7,6 +7,7 @@ test reads their state through the control socket (`ffo status --json`) and thei
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -126,3 +127,59 @@ def test_two_daemons_elect_a_master_and_hand_over_on_sigterm(lab: Lab, root: Pat
         cwd=REPO,
     ).stdout
     assert "announced priority 0 (leaving)" in events
+
+
+def holds_vip(lab: Lab, node: str) -> bool:
+    addresses = lab.run(node, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    return " 192.0.2.100/24 " in addresses
+
+
+def pid_of(config: Path, actor: str) -> int | None:
+    report = status(config)
+    if report is None:
+        return None
+    found = [a["pid"] for a in report["actors"] if a["name"] == actor and a["state"] == "ready"]
+    return int(found[0]) if found else None
+
+
+def test_the_vip_follows_the_master_and_a_killed_vrrp_actor_hands_over_at_once(lab: Lab, root: Path) -> None:
+    configs = {node: write_config(root, node, priority, "1s") for node, priority in (("n1", 200), ("n2", 100))}
+    daemons = {node: start(lab, node, config) for node, config in configs.items()}
+    wait_for(lambda: state_of(configs["n1"]) == "MASTER" and state_of(configs["n2"]) == "BACKUP", "the election")
+    wait_for(lambda: holds_vip(lab, "n1"), "the VIP on the master")
+    assert not holds_vip(lab, "n2")
+
+    # The master's VRRP process dies (SIGKILL: no goodbye of its own). Its VIP actor sends the priority-0
+    # advertisement it was given and removes the VIP; n2 takes over after Skew_Time, not 3 x 1 s.
+    vrrp_pid = pid_of(configs["n1"], "vrrp")
+    assert vrrp_pid is not None
+    os.kill(vrrp_pid, signal.SIGKILL)
+    wait_for(lambda: state_of(configs["n2"]) == "MASTER", "n2 to take over")
+    wait_for(lambda: holds_vip(lab, "n2") and not holds_vip(lab, "n1"), "the VIP to move")
+    events = subprocess.run(
+        [sys.executable, "-m", "ffo.cli.main", "events", "--dir", str(root / "n2" / "state"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout.splitlines()
+    takeovers = [json.loads(line) for line in events if '"BACKUP"' in line and '"MASTER"' in line]
+    assert any(event["cause_data"] and event["cause_data"]["kind"] == "master_left" for event in takeovers), events
+
+    # The kernel restarts n1's VRRP actor; with the higher priority and preemption it takes the VIP back.
+    wait_for(lambda: state_of(configs["n1"]) == "MASTER", "n1 to come back", timeout=60)
+    wait_for(lambda: holds_vip(lab, "n1") and not holds_vip(lab, "n2"), "the VIP to come back")
+    why = subprocess.run(
+        [sys.executable, "-m", "ffo.cli.main", "why", "--dir", str(root / "n1" / "state"), "--last"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
+    assert "vip.acquired" in why  # what the VIP actor did because of the transition
+
+    for daemon in daemons.values():
+        daemon.send_signal(signal.SIGTERM)
+    for daemon in daemons.values():
+        assert daemon.wait(TIMEOUT_S) == 0
+    assert not holds_vip(lab, "n1") and not holds_vip(lab, "n2")
