@@ -30,6 +30,7 @@ from ffo.config import NodeConfig, load_config
 from ffo.eventlog.committer import run_group_commit
 from ffo.eventlog.policy import LogPolicy
 from ffo.eventlog.writer import EventWriter
+from ffo.net.linkwatch import LinkChange, LinkWatch
 from ffo.net.receive import Received, Rejected
 from ffo.net.vrrpsock import BatchHandler, VrrpSocket
 from ffo.timing.timerfd import DeadlineWaiter
@@ -56,11 +57,13 @@ class VrrpActor(Actor):
         self.config: NodeConfig = load_config(config_path)
         self.sockets: dict[tuple[str, Family], VrrpSocket] = {}
         clock = self.context.clock
+        # Never advertise from a VIP: a restarted actor may find them still on the interface.
+        self._vips = tuple(vip for settings in self.config.instances for vip in settings.vips)
         for settings in self.config.instances:
             key = (settings.interface, settings.family)
             if key not in self.sockets:
                 self.sockets[key] = VrrpSocket.open(
-                    settings.interface, settings.family, clock=clock, node=self.config.name
+                    settings.interface, settings.family, exclude=self._vips, clock=clock, node=self.config.name
                 )
             if settings.unicast_peers:
                 self.sockets[key].set_peers(settings.vrid, settings.unicast_peers)
@@ -87,6 +90,8 @@ class VrrpActor(Actor):
         )
         if self.journal.recovery is not None:
             self.log.warning("event log: %s", self.journal.recovery)
+        self.links = LinkWatch({settings.interface for settings in self.config.instances}, self._link_changed)
+        self._links_at_start = self.links.current()
         self.waiter = DeadlineWaiter()
         self.log.info("timers: %s", self.waiter.note)
         self._outbox: asyncio.Queue[object] = asyncio.Queue()
@@ -97,8 +102,14 @@ class VrrpActor(Actor):
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
-        self._execute(self.core.start(self.context.clock.monotonic_ns()))
+        now = self.context.clock.monotonic_ns()
+        for interface, up in sorted(self._links_at_start.items()):
+            if not up:
+                self.log.warning("%s is down: its instances wait in Initialize until it comes up", interface)
+                self._execute(self.core.interface_changed(interface, False, now))
+        self._execute(self.core.start(now))
         self._started = True
+        self.links.attach(loop)
         for (interface, family), sock in self.sockets.items():
             sock.attach(loop, self._receiver(interface, family))
         async with asyncio.TaskGroup() as group:
@@ -116,6 +127,9 @@ class VrrpActor(Actor):
         for sock in getattr(self, "sockets", {}).values():
             sock.detach()
             sock.close()
+        links = getattr(self, "links", None)
+        if links is not None:
+            links.close()
         journal = getattr(self, "journal", None)
         if journal is not None:
             journal.close()
@@ -134,6 +148,14 @@ class VrrpActor(Actor):
             self._execute(actions)
 
         return on_batch
+
+    def _link_changed(self, change: LinkChange) -> None:
+        self.log.warning("%s went %s", change.interface, "up" if change.up else "down")
+        if change.up:
+            for (interface, _family), sock in self.sockets.items():
+                if interface == change.interface:
+                    sock.refresh_source(self._vips)
+        self._execute(self.core.interface_changed(change.interface, change.up, self.context.clock.monotonic_ns()))
 
     async def _timers(self) -> None:
         loop = asyncio.get_running_loop()

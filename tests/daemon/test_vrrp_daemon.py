@@ -183,3 +183,28 @@ def test_the_vip_follows_the_master_and_a_killed_vrrp_actor_hands_over_at_once(l
     for daemon in daemons.values():
         assert daemon.wait(TIMEOUT_S) == 0
     assert not holds_vip(lab, "n1") and not holds_vip(lab, "n2")
+
+
+def test_a_master_whose_link_goes_down_steps_down_and_drops_the_vip(lab: Lab, root: Path) -> None:
+    configs = {node: write_config(root, node, priority, "100ms") for node, priority in (("n1", 200), ("n2", 100))}
+    daemons = {node: start(lab, node, config) for node, config in configs.items()}
+    wait_for(lambda: state_of(configs["n1"]) == "MASTER" and holds_vip(lab, "n1"), "n1 master with the VIP")
+    lab.cut("n1")  # the switch side of n1's veth goes down: n1's eth0 loses its carrier
+    wait_for(lambda: state_of(configs["n1"]) == "INITIALIZE" and not holds_vip(lab, "n1"), "n1 to step down")
+    wait_for(lambda: state_of(configs["n2"]) == "MASTER" and holds_vip(lab, "n2"), "n2 to take over")
+    lab.restore("n1")
+    wait_for(lambda: state_of(configs["n1"]) == "MASTER" and holds_vip(lab, "n1"), "n1 to come back")
+    wait_for(lambda: not holds_vip(lab, "n2"), "n2 to release the VIP")
+    for daemon in daemons.values():
+        daemon.send_signal(signal.SIGTERM)
+    for daemon in daemons.values():
+        assert daemon.wait(TIMEOUT_S) == 0
+    events = subprocess.run(
+        [sys.executable, "-m", "ffo.cli.main", "events", "--dir", str(root / "n1" / "state"), "--type", "transition"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
+    assert "MASTER -> INITIALIZE" in events and "interface went down" in events
+    assert "INITIALIZE -> BACKUP" in events and "interface came up" in events
