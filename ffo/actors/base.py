@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -50,6 +50,9 @@ class ActorContext:
     incarnation: int = 1
     options: Mapping[str, Any] = attrs.field(factory=dict)
     clock: Clock = attrs.field(factory=SystemClock)
+    after_setup: Callable[[], None] | None = None
+    """Called once `setup` is done, before the actor is ready and its tasks start: the process host freezes the
+    start-up heap and applies SCHED_FIFO there, so that neither pauses a running timer."""
 
 
 class _StopRequestedError(Exception):
@@ -101,6 +104,8 @@ class Actor:
         try:
             await self.bus.join()
             await self.setup()
+            if self.context.after_setup is not None:
+                self.context.after_setup()
             await self.bus.publish(
                 READY_TOPIC, ActorReady(actor=self.name, pid=os.getpid(), incarnation=self.context.incarnation)
             )

@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import zmq.asyncio
 
@@ -62,24 +62,27 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(actor: Actor, realtime_priority: int) -> None:
+async def _serve(actor: Actor) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, actor.request_stop, signal.Signals(signum).name)
-    run = asyncio.create_task(actor.run())
-    ready = asyncio.create_task(actor.ready.wait())
-    await asyncio.wait((run, ready), return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if not run.done():
-        # Start-up is over: freeze its heap out of later collections and, if asked, take SCHED_FIFO for this
-        # thread (the event loop's). A refused real-time request is a warning, not a failure. Imported here, after
-        # the ready handshake, so that a restart is not slowed by it (ffo.timing is ~12 ms of imports).
-        from ffo.timing import tune_for_timers
+    await actor.run()
+
+
+def tuner(log: logging.Logger, realtime_priority: int) -> Callable[[], None]:
+    """What the actor calls between its `setup` and its first timer (`ActorContext.after_setup`): freeze the
+    start-up heap out of later collections (the full collection before it pauses the loop for tens of ms, so it
+    must not run while timers do) and, if asked, take SCHED_FIFO for this thread (the event loop's). A refused
+    real-time request is a warning, not a failure."""
+
+    def tune() -> None:
+        from ffo.timing import tune_for_timers  # ~12 ms of imports, paid after the bus handshake
 
         for note in tune_for_timers(realtime_priority):
             refused = note.startswith(f"realtime_priority {realtime_priority} not applied")
-            actor.log.log(logging.WARNING if refused else logging.INFO, "%s", note)
-    await run
+            log.log(logging.WARNING if refused else logging.INFO, "%s", note)
+
+    return tune
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,9 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 heartbeat_interval_ns=args.heartbeat_ns,
                 incarnation=args.incarnation,
                 options=json.loads(args.options),
+                after_setup=tuner(log, args.realtime_priority),
             )
         )
-        asyncio.run(_serve(actor, args.realtime_priority))
+        asyncio.run(_serve(actor))
     except Exception:  # the actor boundary: log, exit non-zero, let the kernel restart us
         log.exception("actor %s failed", args.name)
         return 1

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from ffo.actors.base import Actor
+from ffo.bus.convert import prepare
 from ffo.config import NodeConfig, load_config
 from ffo.eventlog.committer import run_group_commit
 from ffo.eventlog.policy import LogPolicy
@@ -37,7 +38,7 @@ from ffo.timing.timerfd import DeadlineWaiter
 from ffo.vrrp.effects import AcquireVips, ReleaseVips
 from ffo.vrrp.node import Action, Append, Send, VipCommand, VrrpNode
 from ffo.vrrp.packet import Family, IPAddress
-from ffo.vrrp.record import TransitionMade
+from ffo.vrrp.record import InputApplied, InstanceConfigured, PeriodicRun, TransitionMade
 from ffo.vrrp.requests import VIP_COMMAND_TOPIC, GoodbyePacket, VipAction, VipRequest
 from ffo.vrrp.status import STATUS_TOPIC, VrrpStatus
 
@@ -92,6 +93,8 @@ class VrrpActor(Actor):
             self.log.warning("event log: %s", self.journal.recovery)
         self.links = LinkWatch({settings.interface for settings in self.config.instances}, self._link_changed)
         self._links_at_start = self.links.current()
+        # Compile the converters of what a transition writes and publishes now, not during the first takeover.
+        prepare(InstanceConfigured, TransitionMade, InputApplied, PeriodicRun, VipRequest, VrrpStatus)
         self.waiter = DeadlineWaiter()
         self.log.info("timers: %s", self.waiter.note)
         self._outbox: asyncio.Queue[object] = asyncio.Queue()

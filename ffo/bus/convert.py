@@ -47,6 +47,7 @@ __all__ = [
     "ConversionError",
     "RegistryError",
     "UnsupportedTypeError",
+    "prepare",
     "register_type_name",
     "structure",
     "type_name_of",
@@ -603,6 +604,13 @@ def unstructure(obj: object, tp: object = None) -> object:
     does not match its annotations, `UnsupportedTypeError` if the type has no wire form.
     """
     return _converters(type(obj) if tp is None else tp)[0](obj)
+
+
+def prepare(*types: object) -> None:
+    """Compile the converters of `types` now rather than at their first use (a few ms for a nested record):
+    a timing-critical actor calls it at start-up so that its first transition is not the one that pays."""
+    for tp in types:
+        _converters(tp)
 
 
 @overload
