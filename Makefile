@@ -18,8 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Real daemons in network namespaces (ffo-lab-*), torn down afterwards, also on Ctrl-C; without root or
+# namespaces, `ffo lab demo` shows the simulated demo instead and says so in its first line.
 demo: system $(STAMP)
-	$(BIN)/ffo sim --demo
+	$(BIN)/ffo lab demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check ffo tests tools

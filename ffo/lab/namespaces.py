@@ -139,7 +139,7 @@ def _probe() -> str | None:
     if not os.path.isdir("/proc/self/ns") or not hasattr(os, "geteuid"):
         return "network namespaces are Linux-only"
     if os.geteuid() != 0:
-        return "network namespace tests need root"
+        return "network namespaces need root"
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             return f"`{tool}` (iproute2) is not installed"

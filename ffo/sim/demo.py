@@ -96,7 +96,7 @@ def run_demo(interval_cs: int, emit: Callable[[str], None], events_dir: Path | N
     cluster.observer = recorder
     violation = cluster.run()
     interval = timers.cs_to_ns(interval_cs)
-    emit("ffo demo: a SIMULATED 3-node cluster (simulated LAN and clock; the real-network lab comes later)")
+    emit("ffo demo: a SIMULATED 3-node cluster (simulated LAN and clock; `ffo lab demo` runs real daemons)")
     emit(f"  VRID {scenario.vrid}, VIP 192.0.2.100, advertisement interval {timers.format_ns(interval)}")
     for spec in scenario.nodes:
         bound = timers.master_down_interval_ns(spec.priority, interval_cs, 3)

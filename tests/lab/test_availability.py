@@ -13,7 +13,7 @@ from ffo.lab import namespaces, netns_unavailable
 def test_non_root_is_told_to_be_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(namespaces, "_availability", False)  # not probed yet
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert netns_unavailable() == "network namespace tests need root"
+    assert netns_unavailable() == "network namespaces need root"
 
 
 def test_missing_iproute2_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
