@@ -72,19 +72,12 @@ class VipActor(Actor):
         self.config: NodeConfig = load_config(Path(str(self.context.options["config"])))
         clock = self.context.clock
         self.netlink = await VipNetlink.open(clock=clock)
-        events = self.config.events
         self.journal = EventWriter.open(
             self.config.events_dir / VIP_STREAM,
             node=self.config.name,
             stream=VIP_STREAM,
             clock=clock,
-            policy=LogPolicy(
-                fsync_interval_ns=events.fsync_interval_ns,
-                segment_max_bytes=events.segment_max_bytes,
-                segment_max_age_ns=events.segment_max_age_ns,
-                retain_bytes=events.retain_bytes,
-                retain_age_ns=events.retain_age_ns,
-            ),
+            policy=LogPolicy.from_settings(self.config.events),
         )
         self.held = {settings.name: _Held(settings=settings) for settings in self.config.instances}
         self.sockets: dict[tuple[str, Family], VrrpSocket] = {}

@@ -83,13 +83,7 @@ class VrrpActor(Actor):
             node=self.config.name,
             stream=VRRP_STREAM,
             clock=clock,
-            policy=LogPolicy(
-                fsync_interval_ns=events.fsync_interval_ns,
-                segment_max_bytes=events.segment_max_bytes,
-                segment_max_age_ns=events.segment_max_age_ns,
-                retain_bytes=events.retain_bytes,
-                retain_age_ns=events.retain_age_ns,
-            ),
+            policy=LogPolicy.from_settings(self.config.events),
         )
         if self.journal.recovery is not None:
             self.log.warning("event log: %s", self.journal.recovery)

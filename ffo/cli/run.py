@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ffo.actors.kernel import ActorSpec, Kernel
-from ffo.config import ConfigUnreadable, EventLogSettings, NodeConfig, load_config
+from ffo.config import ConfigUnreadable, NodeConfig, load_config
 from ffo.errors import ConfigError
 from ffo.eventlog.policy import LogPolicy
 
@@ -69,17 +69,6 @@ def actor_specs(config: NodeConfig, config_path: Path | None = None) -> tuple[Ac
     )
 
 
-def log_policy(settings: EventLogSettings) -> LogPolicy:
-    """The event log's policy from the config's `[events]` (the memory backlog keeps its default)."""
-    return LogPolicy(
-        fsync_interval_ns=settings.fsync_interval_ns,
-        segment_max_bytes=settings.segment_max_bytes,
-        segment_max_age_ns=settings.segment_max_age_ns,
-        retain_bytes=settings.retain_bytes,
-        retain_age_ns=settings.retain_age_ns,
-    )
-
-
 def load(path: Path) -> NodeConfig | int:
     """The config, or the exit code after saying what is wrong with it."""
     try:
@@ -107,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=config.run_dir,
         single_process=args.single_process,
         events_dir=config.events_dir,
-        log_policy=log_policy(config.events),
+        log_policy=LogPolicy.from_settings(config.events),
     )
     try:
         return asyncio.run(kernel.run())

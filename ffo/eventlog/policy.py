@@ -11,6 +11,8 @@ from typing import Final
 
 import attrs
 
+from ffo.config import EventLogSettings
+
 __all__ = ["LogPolicy"]
 
 _MIB: Final = 1 << 20
@@ -37,3 +39,14 @@ class LogPolicy:
     """While the disk fails, records wait in memory up to this many bytes; later ones are dropped and counted."""
     retry_interval_ns: int = attrs.field(default=_S, validator=_positive)
     """While the disk fails, writing is tried again at most this often."""
+
+    @classmethod
+    def from_settings(cls, settings: EventLogSettings) -> LogPolicy:
+        """The policy a node's `[events]` asks for (the degraded-mode memory limits keep their defaults)."""
+        return cls(
+            fsync_interval_ns=settings.fsync_interval_ns,
+            segment_max_bytes=settings.segment_max_bytes,
+            segment_max_age_ns=settings.segment_max_age_ns,
+            retain_bytes=settings.retain_bytes,
+            retain_age_ns=settings.retain_age_ns,
+        )
