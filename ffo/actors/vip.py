@@ -81,6 +81,8 @@ class VipActor(Actor):
         )
         self.held = {settings.name: _Held(settings=settings) for settings in self.config.instances}
         self.sockets: dict[tuple[str, Family], VrrpSocket] = {}
+        for settings in self.config.instances:  # ready before a takeover needs them (goodbyes)
+            self._open_socket(settings)
         self.announce = AnnounceSettings()
         self._first_report = asyncio.Event()
         self._lock = asyncio.Lock()  # one netlink change at a time, in arrival order
@@ -190,12 +192,40 @@ class VipActor(Actor):
                 vips = tuple(parse_vip(interface, vip.text) for vip in vips)
         result = await self.netlink.acquire(vips)
         held.vips = result.held
+        # One announcement at once, before the journal and the bus: the neighbours' caches move to this node
+        # now, not after the ANNOUNCE request's round trip (the failover benchmark measured ~3 ms). The
+        # ANNOUNCE request then runs the keepalived-style schedule.
+        announce_ns = await self._announce_once(held)
         self.journal.append(
-            VipsAcquired.from_result(instance=settings.name, interface=interface, result=result, announce_ns=0),
+            VipsAcquired.from_result(
+                instance=settings.name, interface=interface, result=result, announce_ns=announce_ns
+            ),
             cause=cause,
         )
         for error in result.errors:
             self.log.error("%s: %s", settings.name, error.reason)
+
+    async def _announce_once(self, held: _Held) -> int:
+        """Send every VIP's frame once; how long the send took (0 when nothing could be sent)."""
+        if not held.vips:
+            return 0
+        try:
+            announcer = Announcer.open(held.vips[0].interface, clock=self.context.clock)
+        except AnnouncerUnavailable as error:
+            self.log.error("%s: cannot announce: %s", held.settings.name, error)
+            return 0
+        try:
+            sent = announcer.send(await self._frames(held, announcer))
+        finally:
+            announcer.close()
+        return sent.elapsed_ns
+
+    async def _frames(self, held: _Held, announcer: Announcer) -> tuple[bytes, ...]:
+        source = None
+        if any(vip.family is Family.IPV6 for vip in held.vips):
+            identity = await self.netlink.link_identity(held.vips[0].interface)
+            source = identity.link_local if identity is not None else None
+        return announcement_frames((vip.ip for vip in held.vips), mac=announcer.mac, source=source)
 
     def _start_announcing(self, held: _Held) -> None:
         self._to_announce.put_nowait(held)
@@ -207,11 +237,7 @@ class VipActor(Actor):
             self.log.error("%s: cannot announce: %s", held.settings.name, error)
             return
         try:
-            source = None
-            if any(vip.family is Family.IPV6 for vip in held.vips):
-                identity = await self.netlink.link_identity(held.vips[0].interface)
-                source = identity.link_local if identity is not None else None
-            frames = announcement_frames((vip.ip for vip in held.vips), mac=announcer.mac, source=source)
+            frames = await self._frames(held, announcer)
             schedule = announcements(self.announce, self.context.clock.monotonic_ns())
             await run_schedule(announcer, frames, schedule, clock=self.context.clock)
         finally:
