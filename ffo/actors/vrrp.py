@@ -46,6 +46,8 @@ from ffo.vrrp.status import STATUS_TOPIC, VrrpStatus
 
 VRRP_STREAM: Final = "vrrp"
 STATUS_INTERVAL_S: Final = 1.0
+STATUS_NOW: Final = None
+"""In the outbox: publish a status report (built when it is published, not on the failover path)."""
 
 
 class InterfaceNotReadyError(RuntimeError):
@@ -93,7 +95,7 @@ class VrrpActor(Actor):
         prepare(InstanceConfigured, TransitionMade, InputApplied, PeriodicRun, VipRequest, VrrpStatus)
         self.timer = TimerFd()
         self._armed_ns: int | None = None
-        self._outbox: asyncio.Queue[object] = asyncio.Queue()
+        self._outbox: asyncio.Queue[VipRequest | None] = asyncio.Queue()
         self._last_transition: str | None = None
         self._started = False
 
@@ -193,7 +195,7 @@ class VrrpActor(Actor):
             elif isinstance(action, VipCommand):
                 self._outbox.put_nowait(self._vip_request(action))
         if transitioned:
-            self._outbox.put_nowait(self._status())
+            self._outbox.put_nowait(STATUS_NOW)  # built by the publisher: sorting lateness samples can wait
         if self._started:
             self._arm()
 
@@ -240,14 +242,14 @@ class VrrpActor(Actor):
         while not self._outbox.empty():
             await self._publish(self._outbox.get_nowait())
 
-    async def _publish(self, message: object) -> None:
-        if isinstance(message, VipRequest):
-            await self.bus.publish(VIP_COMMAND_TOPIC, message, cause=message.cause)
+    async def _publish(self, message: VipRequest | None) -> None:
+        if message is STATUS_NOW:
+            await self.bus.publish(STATUS_TOPIC, self._status())
         else:
-            await self.bus.publish(STATUS_TOPIC, message)
+            await self.bus.publish(VIP_COMMAND_TOPIC, message, cause=message.cause)
 
     async def _every_second(self) -> None:
         while True:
             self._execute(self.core.flush(self.context.clock.monotonic_ns()))
-            await self._publish(self._status())
+            await self._publish(STATUS_NOW)
             await asyncio.sleep(STATUS_INTERVAL_S)

@@ -100,6 +100,8 @@ class InstanceRuntime:
     recorder: Recorder
     counters: Counter[str] = attrs.field(factory=Counter)
     lateness: LatenessTracker = attrs.field(factory=LatenessTracker)
+    goodbye: tuple[Send, ...] = ()
+    """The priority-0 advertisements of a clean shutdown: fixed by the settings, so built once, not at takeover."""
 
     @property
     def master(self) -> IPAddress | None:
@@ -166,6 +168,8 @@ class VrrpNode:
                 state=InstanceState.initial(config),
                 recorder=Recorder(instance=settings.name, run_flush_ns=run_flush_ns),
             )
+            leaving = SendAdvertisement(priority=0, interval_cs=config.advert_interval_cs)
+            runtime.goodbye = tuple(self._sends(runtime, leaving))
             self.instances[settings.name] = runtime
             self._by_key[(settings.interface, settings.family, settings.vrid)] = runtime
 
@@ -262,12 +266,8 @@ class VrrpNode:
         settings = runtime.settings
         if isinstance(effect, SendAdvertisement):
             runtime.counters["adverts_sent"] += 1
-            return list[Action](self._sends(runtime, effect))
+            return [*self._sends(runtime, effect)]
         if isinstance(effect, AcquireVips | ReleaseVips | AnnounceVips):
-            goodbye: tuple[Send, ...] = ()
-            if isinstance(effect, AcquireVips):
-                leaving = SendAdvertisement(priority=0, interval_cs=runtime.config.advert_interval_cs)
-                goodbye = tuple(self._sends(runtime, leaving))
             return [
                 VipCommand(
                     instance=settings.name,
@@ -277,7 +277,7 @@ class VrrpNode:
                     effect=effect,
                     prefixes=settings.vip_prefixes,
                     use_vmac=settings.use_vmac,
-                    goodbye=goodbye,
+                    goodbye=runtime.goodbye if isinstance(effect, AcquireVips) else (),
                 )
             ]
         if isinstance(effect, Transitioned):

@@ -179,7 +179,7 @@ class Recorder:
         self, before: InstanceState, event: Input, now_ns: int, after: InstanceState, effects: tuple[Effect, ...]
     ) -> list[VrrpRecord]:
         """The records for this step: none, the end of a run, the step itself, or both."""
-        if after == before and all(isinstance(effect, Dropped) for effect in effects):
+        if all(isinstance(effect, Dropped) for effect in effects) and after == before:
             return []
         step = Step(now_ns=now_ns, input=event, effects=effects)
         key = periodic_key(before, event, effects)
