@@ -222,7 +222,7 @@ class Kernel:
         """Every change of an actor's state goes through here, so that each one is in the event log."""
         before = supervised.state
         supervised.state = state
-        if before is not state or state is ActorState.STARTING:
+        if before is not state:
             self._record(
                 ActorChanged(
                     actor=supervised.spec.name,
@@ -259,9 +259,7 @@ class Kernel:
                 clock=self.clock,
                 policy=self.log_policy,
             )
-        except StreamBusyError:
-            raise
-        except OSError as error:
+        except OSError as error:  # not StreamBusyError (an FfoError): that one stops the node, in `run`
             log.error(
                 "event log %s unavailable (%s): running without the kernel's event stream", self.events_dir, error
             )

@@ -157,11 +157,7 @@ def _steps(item: Logged) -> Iterator[tuple[Step, int]]:
 
 def _seen(window: Sequence[Logged], target: Logged, step: Step, before: InstanceState | None) -> str:
     heard: dict[tuple[str, int, int], _Heard] = {}
-    for item in window:
-        record = item.record
-        if isinstance(record, PeriodicRun) and isinstance(record.first.input, AdvertisementReceived):
-            _hear(heard, record.first.input, record.count, record.first.now_ns, record.last.now_ns)
-            continue
+    for item in window:  # a run comes as its first step and its last (standing for the rest)
         for each, count in _steps(item):
             if isinstance(each.input, AdvertisementReceived):
                 _hear(heard, each.input, count, each.now_ns, each.now_ns)
