@@ -17,34 +17,27 @@ import socket
 import struct
 import time
 
+from ffo.lab.probe import echo_request, parse_echo_reply
+
 __all__ = ["ping"]
 
-_ECHO = {4: (8, 0), 6: (128, 129)}  # family -> (request type, reply type)
+_ECHO = {6: (128, 129)}  # ICMPv6 (request type, reply type); IPv4 echoes are built by `ffo.lab.probe`
 _sequence = itertools.count(1)
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) & 1:
-        data += b"\x00"
-    total = int.from_bytes(data, "big") % 0xFFFF
-    return 0xFFFF - total if total else 0xFFFF
-
-
 def _request(family: int, ident: int, seq: int, payload: bytes) -> bytes:
-    request_type = _ECHO[family][0]
-    body = struct.pack("!BBHHH", request_type, 0, 0, ident, seq) + payload
     if family == 4:
-        body = body[:2] + _checksum(body).to_bytes(2, "big") + body[4:]
-    return body
+        return echo_request(ident, seq, payload)
+    return struct.pack("!BBHHH", _ECHO[6][0], 0, 0, ident, seq) + payload  # the kernel fills the checksum
 
 
 def _is_reply(family: int, data: bytes, ident: int, seq: int) -> bool:
     if family == 4:  # an IPv4 raw socket delivers the IP header too
-        data = data[(data[0] & 0x0F) * 4 :] if data else data
+        return parse_echo_reply(data, ident) == seq
     if len(data) < 8:
         return False
     kind, _code, _sum, got_ident, got_seq = struct.unpack_from("!BBHHH", data)
-    return bool(kind == _ECHO[family][1] and got_ident == ident and got_seq == seq)
+    return bool(kind == _ECHO[6][1] and got_ident == ident and got_seq == seq)
 
 
 def ping(
