@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("check", "events", "lab", "pcap", "replay", "run", "sim", "status", "why")
+SUBCOMMANDS = ("check", "events", "keygen", "lab", "pcap", "replay", "run", "sim", "status", "why")
 
 
 def build_parser() -> argparse.ArgumentParser:
