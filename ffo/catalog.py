@@ -16,6 +16,7 @@ EVENT_MODULES: Final = (
     "ffo.vrrp.record",
     "ffo.vrrp.describe",
     "ffo.vip.events",
+    "ffo.rpc.events",
 )
 
 

@@ -39,6 +39,28 @@ class SystemClock:
         return time.time_ns()
 
 
+@attrs.frozen(kw_only=True)
+class SkewedClock:
+    """The real clocks, with the wall reading moved by `skew_ns`: `[node] test_clock_skew`, for tests only.
+
+    Nodes in namespaces of one machine share one clock, so a clock offset between them can only be made
+    up. The monotonic reading is left alone: deadlines never depend on the wall clock.
+    """
+
+    skew_ns: int
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def wall_ns(self) -> int:
+        return time.time_ns() + self.skew_ns
+
+
+def node_clock(skew_ns: int) -> Clock:
+    """The clock a node runs on: the system's, or a skewed one when a test asks for it."""
+    return SkewedClock(skew_ns=skew_ns) if skew_ns else SystemClock()
+
+
 @attrs.define(kw_only=True)
 class FakeClock:
     """A clock that moves only when told to, like trio's MockClock: starts at 0, then `advance` or `set`.

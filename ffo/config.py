@@ -182,6 +182,10 @@ class NodeConfig:
     actors: tuple[ActorSettings, ...] = ()
     rpc: RpcSettings | None = None
     events: EventLogSettings = attrs.field(factory=EventLogSettings)
+    test_clock_skew_ns: int = 0
+    """`[node] test_clock_skew` ("-1.5s", "250ms"): for tests only, this node's wall clock reads that much
+    ahead (behind, if negative). Namespaces on one machine share one clock; this is how the RPC tests make a
+    peer's clock differ, to show that the offset is measured and applied."""
 
     @property
     def events_dir(self) -> Path:
@@ -344,6 +348,17 @@ class _Table:
             return None
         return value
 
+    def signed_duration(self, key: str) -> int | None:
+        """A duration that may start with "-", in ns; 0 when absent."""
+        text = self.string(key, "0s", 'a duration string such as "-250ms" or "1s"')
+        if text is None:
+            return None
+        try:
+            return -parse_duration(text[1:]) if text.startswith("-") else parse_duration(text)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+
     def size(self, key: str, default: str, *, minimum: int = 1) -> int | None:
         """A size string (`"64MiB"`) or an integer number of bytes, at least `minimum`."""
         value = self.take(key, required=False)
@@ -451,11 +466,13 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
     run_dir: Path | None = None
     state_dir: Path | None = None
     realtime_priority: int | None = None
+    test_clock_skew_ns: int | None = 0
     if node is not None:
         name = node.name("name")
         run_dir = node.path_value("run_dir", "/run/ffo")
         state_dir = node.path_value("state_dir", "/var/lib/ffo")
         realtime_priority = node.integer("realtime_priority", 0, 99, default=0)
+        test_clock_skew_ns = node.signed_duration("test_clock_skew")
         node.finish()
     instances = _parse_instances(root)
     rpc_table = root.table("rpc", required=False)
@@ -464,7 +481,15 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
     events_table = root.table("events", required=False)
     events = EventLogSettings() if events_table is None else _parse_events(events_table)
     root.finish()
-    if problems or events is None or name is None or run_dir is None or state_dir is None or realtime_priority is None:
+    if (
+        problems
+        or events is None
+        or name is None
+        or run_dir is None
+        or state_dir is None
+        or realtime_priority is None
+        or test_clock_skew_ns is None
+    ):
         raise ConfigError(problems)
     return NodeConfig(
         name=name,
@@ -475,6 +500,7 @@ def parse_config(data: Mapping[str, object]) -> NodeConfig:
         rpc=rpc,
         actors=actors,
         events=events,
+        test_clock_skew_ns=test_clock_skew_ns,
     )
 
 

@@ -45,6 +45,11 @@ PURE = [
     "vip/rtmsg.py",
     "vrrp/requests.py",
     "vrrp/status.py",
+    "rpc/wire.py",
+    "rpc/clocksync.py",
+    "rpc/link.py",
+    "rpc/cluster.py",
+    "rpc/events.py",
 ]
 FORBIDDEN = {"socket", "asyncio", "zmq", "pyroute2", "time", "random", "logging", "os", "datetime", "select"}
 

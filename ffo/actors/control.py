@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 class ControlServer:
-    def __init__(self, context: zmq.asyncio.Context, path: Path, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, context: zmq.asyncio.Context, path: Path, answers: Mapping[str, Callable[[], dict[str, Any]]]
+    ) -> None:
+        """`answers` maps each command (``status``, ``cluster``) to what builds its reply."""
         self.path = path
-        self._status = status
+        self._answers = answers
         self._socket = context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
@@ -53,8 +56,9 @@ class ControlServer:
         except (ValueError, TypeError, msgpack.UnpackException) as error:
             return {"ok": False, "error": f"request does not decode: {error}"}
         command = request.get("cmd") if isinstance(request, dict) else None
-        if command == "status":
-            return {"ok": True, "status": self._status()}
+        answer = self._answers.get(command) if isinstance(command, str) else None
+        if answer is not None:
+            return {"ok": True, "status": answer()}
         return {"ok": False, "error": f"unknown command {command!r}"}
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import zmq.asyncio
 
 from ffo.actors.base import Actor, ActorContext
 from ffo.bus.transport import BusEndpoints
+from ffo.clock import node_clock
 
 PR_SET_PDEATHSIG = 1
 EXIT_KERNEL_GONE = 3
@@ -58,6 +59,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--incarnation", type=int, required=True)
     parser.add_argument("--kernel-pid", type=int, required=True)
     parser.add_argument("--options", default="{}", help="the actor's settings, as JSON")
+    parser.add_argument("--clock-skew-ns", type=int, default=0, help="tests only: move the wall clock")
     parser.add_argument("--realtime-priority", type=int, default=0, help="SCHED_FIFO priority 1..99; 0: normal")
     return parser.parse_args(argv)
 
@@ -108,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 incarnation=args.incarnation,
                 options=json.loads(args.options),
                 after_setup=tuner(log, args.realtime_priority),
+                clock=node_clock(args.clock_skew_ns),
             )
         )
         asyncio.run(_serve(actor))

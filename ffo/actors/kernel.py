@@ -46,10 +46,12 @@ from ffo.actors.host import load_factory, set_parent_death_signal
 from ffo.bus.convert import unstructure
 from ffo.bus.messages import ActorExited, ActorReady, Heartbeat, Stop
 from ffo.bus.transport import BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
-from ffo.clock import Clock, SystemClock
+from ffo.clock import Clock, SkewedClock, SystemClock
 from ffo.eventlog.committer import run_group_commit
 from ffo.eventlog.policy import LogPolicy
 from ffo.eventlog.writer import EventWriter, StreamBusyError
+from ffo.rpc.cluster import cluster_view
+from ffo.rpc.events import ClusterStatus
 from ffo.timing.process import MAX_RT_PRIORITY
 from ffo.vrrp.status import VrrpStatus
 
@@ -193,6 +195,7 @@ class Kernel:
         self.journal: EventWriter | None = None
         self._stop_reason = "stopped"
         self._vrrp_status: VrrpStatus | None = None  # the VRRP actor's last report, for `ffo status`
+        self._cluster_status: ClusterStatus | None = None  # the RPC actor's, for `ffo status --cluster`
 
     # --- running ---
 
@@ -279,7 +282,9 @@ class Kernel:
         self.endpoints = proxy.start()
         self._context = context
         self.bus = BusClient(context, self.endpoints, src=f"{self.node}/kernel", topics=("sys.",), clock=self.clock)
-        control = ControlServer(context, self.run_dir / "control.sock", self.status)
+        control = ControlServer(
+            context, self.run_dir / "control.sock", {"status": self.status, "cluster": self.cluster_status}
+        )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_shutdown, signal.Signals(signum).name)
@@ -344,6 +349,12 @@ class Kernel:
             "vrrp_counters": {} if vrrp is None else dict(vrrp.counters),
             "event_log": None if self.journal is None else _writer_status(self.journal),
         }
+
+    def cluster_status(self) -> dict[str, Any]:
+        """`ffo status --cluster`: this node's instances and the RPC actor's last view of its peers."""
+        vrrp = self._vrrp_status
+        instances = [] if vrrp is None else [unstructure(instance) for instance in vrrp.instances]
+        return cluster_view(self.node, instances, self._cluster_status)
 
     def _remove_sockets(self) -> None:
         if self.transport is Transport.IPC:
@@ -438,6 +449,7 @@ class Kernel:
             f"--kernel-pid={os.getpid()}",
             f"--options={json.dumps(spec.options)}",
             f"--realtime-priority={spec.realtime_priority}",
+            f"--clock-skew-ns={self.clock.skew_ns if isinstance(self.clock, SkewedClock) else 0}",
         ]
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, preexec_fn=set_parent_death_signal
@@ -475,6 +487,9 @@ class Kernel:
             message = envelope.message
             if isinstance(message, VrrpStatus):
                 self._vrrp_status = message
+                continue
+            if isinstance(message, ClusterStatus):
+                self._cluster_status = message
                 continue
             if not isinstance(message, ActorReady | Heartbeat):
                 continue

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ffo.catalog import load_event_types
 from ffo.cli.logsource import Loaded, add_source_arguments, decode, events_dir, load_records, report_corruption
 from ffo.config import parse_duration
 from ffo.eventlog.describe import Described, describe
 from ffo.eventlog.reader import Corruption, follow
+from ffo.rpc.timeline import clock_offsets, cluster_timeline, replica_nodes
 
 FOLLOW_POLL_S = 0.2
 
@@ -38,6 +40,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--type", metavar="T", help="only this type: full (vrrp.transition) or last part (transition)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--follow", action="store_true", help="keep printing new events as they are written")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="merge in every peer's events resynced over RPC, on this node's clock (offsets measured by RPC)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -71,10 +78,10 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def as_json(loaded: Loaded, described: Described) -> str:
+def as_json(loaded: Loaded, described: Described, offset_ns: int | None = None) -> str:
     record = loaded.record
     head: dict[str, object] = {
-        "time": iso(record.ts_ns),
+        "time": iso(record.ts_ns - (offset_ns or 0)),
         "mono_ns": record.mono_ns,
         "node": record.node,
         "stream": record.stream,
@@ -85,15 +92,19 @@ def as_json(loaded: Loaded, described: Described) -> str:
         "cause_data": described.cause_data,
         "caused_by": record.cause,
     }
+    if offset_ns is not None:  # --cluster: `time` is on this node's clock; the node's own stamp is kept
+        head["clock_offset_ms"] = offset_ns / 1e6
+        head["recorded_time"] = iso(record.ts_ns)
     if loaded.problem is not None:
         head["problem"] = loaded.problem
     fields = {key: value for key, value in record.fields.items() if key not in head}
     return json.dumps(head | fields, default=_json_default, ensure_ascii=False)
 
 
-def as_text(loaded: Loaded, described: Described) -> str:
+def as_text(loaded: Loaded, described: Described, offset_ns: int | None = None) -> str:
     record = loaded.record
-    line = f"{iso(record.ts_ns)}  {record.node}  {record.id:<10} {described.instance or '-':<10} {record.type}  "
+    when = iso(record.ts_ns - (offset_ns or 0))
+    line = f"{when}  {record.node}  {record.id:<10} {described.instance or '-':<10} {record.type}  "
     line += described.summary
     if described.cause:
         line += f" — {described.cause}"
@@ -130,7 +141,12 @@ def run(args: argparse.Namespace) -> int:
             return False
         return args.type is None or type_matches(args.type, record.type)
 
-    show: Callable[[Loaded, Described], str] = as_json if args.json else as_text
+    show: Callable[..., str] = as_json if args.json else as_text
+    if args.cluster:
+        if args.follow:
+            print("ffo events: --follow cannot be combined with --cluster", file=sys.stderr)
+            return 2
+        return show_cluster(directory, wanted, show, json_output=args.json)
     for loaded in _source(directory, args.follow):
         described = describe_loaded(loaded)
         if wanted(loaded, described):
@@ -153,3 +169,35 @@ def _source(directory: Path, keep_following: bool) -> Iterator[Loaded]:
                 yield decode(item)
     except KeyboardInterrupt:
         return
+
+
+def show_cluster(
+    directory: Path, wanted: Callable[[Loaded, Described], bool], show: Callable[..., str], *, json_output: bool
+) -> int:
+    """The merged timeline of this node and every replica, each peer's measured clock offset applied.
+
+    Text output starts with one `#` line per node saying which offset was applied (JSON carries it on every
+    line, as `clock_offset_ms`, with the node's own stamp as `recorded_time`).
+    """
+    load_event_types()
+    offsets = clock_offsets(directory)
+    if not json_output:
+        for node in replica_nodes(directory.parent):
+            known = offsets.get(node)
+            if known is None or known.offset_ns is None:
+                print(f"# {node}: no clock offset measured (its history came through another peer): own clock")
+            else:
+                rtt = "" if known.rtt_ns is None else f" ± {known.rtt_ns / 2e6:.3f} ms"
+                print(
+                    f"# {node}: clock offset {known.offset_ns / 1e6:+.3f} ms{rtt} "
+                    f"(measured {iso(known.measured_ts_ns or 0)}), applied"
+                )
+    for item in cluster_timeline(directory, offsets):
+        if isinstance(item, Corruption):
+            report_corruption("events", item)
+            continue
+        loaded = decode(item.record)
+        described = describe_loaded(loaded)
+        if wanted(loaded, described):
+            print(show(loaded, described, item.offset_ns))
+    return 0

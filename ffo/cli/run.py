@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ffo.actors.kernel import ActorSpec, Kernel
+from ffo.clock import node_clock
 from ffo.config import ConfigUnreadable, NodeConfig, load_config
 from ffo.errors import ConfigError
 from ffo.eventlog.policy import LogPolicy
@@ -31,12 +32,13 @@ REALTIME_ACTOR = "vrrp"
 
 VRRP_FACTORY = "ffo.actors.vrrp:VrrpActor"
 VIP_FACTORY = "ffo.actors.vip:VipActor"
+RPC_FACTORY = "ffo.actors.rpc:RpcActor"
 
 
 def actor_specs(config: NodeConfig, config_path: Path | None = None) -> tuple[ActorSpec, ...]:
     """The actors a node runs: the built-in VRRP and VIP actors when the config has instances (VRRP stops
     first, so that its priority-0 advertisements and VIP releases go out while the rest still runs; VIP
-    next), then the `[[actor]]` entries.
+    next), the RPC actor when it has `[rpc]`, then the `[[actor]]` entries.
 
     The actor named "vrrp" gets `[node] realtime_priority` (keepalived's `vrrp_rt_priority`); every other
     actor runs with normal scheduling.
@@ -54,6 +56,9 @@ def actor_specs(config: NodeConfig, config_path: Path | None = None) -> tuple[Ac
             ),
             ActorSpec(name="vip", factory=VIP_FACTORY, stop_order=1, options=options),
         ]
+    if config.rpc is not None and config_path is not None:
+        options = {"config": str(config_path.resolve())}
+        built_in.append(ActorSpec(name="rpc", factory=RPC_FACTORY, stop_order=2, options=options))
     return (
         *built_in,
         *(
@@ -97,7 +102,13 @@ def run(args: argparse.Namespace) -> int:
         single_process=args.single_process,
         events_dir=config.events_dir,
         log_policy=LogPolicy.from_settings(config.events),
+        clock=node_clock(config.test_clock_skew_ns),
     )
+    if config.test_clock_skew_ns:
+        logging.getLogger("ffo").warning(
+            "[node] test_clock_skew = %+.3f s: this node's wall clock is made wrong on purpose (tests only)",
+            config.test_clock_skew_ns / 1e9,
+        )
     try:
         return asyncio.run(kernel.run())
     except PermissionError as error:

@@ -1,4 +1,5 @@
-"""`ffo status [-c FILE] [--json]`: ask the running daemon, through its control socket, how it is."""
+"""`ffo status [-c FILE] [--json] [--cluster]`: ask the running daemon, through its control socket, how it is
+(and, with `--cluster`, how its peers are, as its RPC actor last heard from them)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="the running daemon's actors and instances")
     parser.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, metavar="FILE")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--cluster", action="store_true", help="every node's instances, from the peers over RPC; exit 1 on split brain"
+    )
     parser.set_defaults(run=run)
 
 
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(config, int):
         return config
     try:
-        reply = ask(config.run_dir / "control.sock", "status")
+        reply = ask(config.run_dir / "control.sock", "cluster" if args.cluster else "status")
     except ConnectionError as error:
         print(f"ffo status: {error}", file=sys.stderr)
         return 3
@@ -34,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ffo status: {reply.get('error')}", file=sys.stderr)
         return 3
     status: dict[str, Any] = reply["status"]
+    if args.cluster:
+        return show_cluster(status, as_json=args.json, has_rpc=config.rpc is not None)
     if args.json:
         print(json.dumps(status))
         return 0
@@ -65,3 +71,35 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"    vips {', '.join(instance['vips'])}")
     return 0
+
+
+def show_cluster(view: dict[str, Any], *, as_json: bool, has_rpc: bool) -> int:
+    """Every node's instances side by side; a split brain is printed first and makes the exit code 1."""
+    split = view["split_brain"]
+    if as_json:
+        print(json.dumps(view))
+        return 1 if split else 0
+    for entry in split:
+        print(
+            f"SPLIT BRAIN: VRID {entry['vrid']} ({entry['family']}) has {len(entry['masters'])} masters: "
+            f"{', '.join(entry['masters'])}"
+        )
+    if not has_rpc:
+        print("(no [rpc] in the config: this node has no peer links, only its own instances are shown)")
+    for index, node in enumerate(view["nodes"]):
+        if index == 0:
+            link = "this node"
+        elif node["reachable"]:
+            link = f"rtt {node['rtt_ms']:.3f} ms, clock offset {node['clock_offset_ms']:+.3f} ms"
+        else:
+            heard = node.get("last_heard_ms")
+            link = "UNREACHABLE" + ("" if heard is None else f" (last heard {heard / 1000:.1f} s ago; stale below)")
+        print(f"node {node['name']}: {link}")
+        for instance in node["instances"]:
+            print(
+                f"  {instance['name']:12} vrid {instance['vrid']:>3} {instance['family']:6} {instance['state']:10} "
+                f"prio {instance['priority']:>3}/{instance['effective_priority']:<3} master {instance['master'] or '-'}"
+            )
+        if not node["instances"]:
+            print("  no VRRP instance reported")
+    return 1 if split else 0

@@ -18,7 +18,7 @@ from ffo.actors.control import ControlServer, ask
 async def test_status_garbage_and_permissions(run_dir: Path) -> None:
     context = zmq.asyncio.Context()
     path = run_dir / "control.sock"
-    server = ControlServer(context, path, lambda: {"node": "t"})
+    server = ControlServer(context, path, {"status": lambda: {"node": "t"}})
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     serving = asyncio.create_task(server.serve())
     try:
