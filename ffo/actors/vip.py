@@ -175,6 +175,17 @@ class VipActor(Actor):
             result = await self.netlink.reconcile(desired, claimable=claimable)
             if result.removed:
                 self.log.warning("start: removed VIPs left behind: %s", ", ".join(vip.text for vip in result.removed))
+            for held in self.held.values():  # on the record too: `ffo events` shows the clean-up per instance
+                removed = tuple(vip for vip in result.removed if vip in self._vips(held.settings))
+                if removed:
+                    self.journal.append(
+                        VipsReleased(
+                            instance=held.settings.name,
+                            vips=tuple(vip.text for vip in removed),
+                            interface=removed[0].interface,
+                            netlink_ns=result.netlink_ns,
+                        )
+                    )
 
     async def _acquire(self, held: _Held, *, cause: str | None) -> None:
         settings = held.settings

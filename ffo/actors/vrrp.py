@@ -63,7 +63,11 @@ class VrrpActor(Actor):
         self.sockets: dict[tuple[str, Family], VrrpSocket] = {}
         clock = self.context.clock
         # Never advertise from a VIP: a restarted actor may find them still on the interface.
-        self._vips = tuple(vip for settings in self.config.instances for vip in settings.vips)
+        # Never advertise from a VIP another node may hold. An address owner's (priority 255) VIPs are its own
+        # addresses, usually the primary one, which RFC 9568 §5.1.1.1 has it advertise from: they stay usable.
+        self._vips = tuple(
+            vip for settings in self.config.instances if settings.priority != 255 for vip in settings.vips
+        )
         for settings in self.config.instances:
             key = (settings.interface, settings.family)
             if key not in self.sockets:
