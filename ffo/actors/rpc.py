@@ -44,7 +44,7 @@ from ffo.rpc.events import (
     ResyncGap,
 )
 from ffo.rpc.keys import load_peer_keys, load_public, load_secret
-from ffo.rpc.link import PeerLink, wanted
+from ffo.rpc.link import PeerLink, rewound, wanted
 from ffo.rpc.replica import ReplicaStore
 from ffo.rpc.responder import Responder
 from ffo.rpc.wire import (
@@ -102,14 +102,11 @@ class RpcActor(Actor):
         settings: RpcSettings = self.config.rpc
         self.insecure = settings.insecure
         clock = self.context.clock
+        policy = LogPolicy.from_settings(self.config.events)
         self.journal = EventWriter.open(
-            self.config.events_dir / RPC_STREAM,
-            node=self.config.name,
-            stream=RPC_STREAM,
-            clock=clock,
-            policy=LogPolicy.from_settings(self.config.events),
+            self.config.events_dir / RPC_STREAM, node=self.config.name, stream=RPC_STREAM, clock=clock, policy=policy
         )
-        self.replica = ReplicaStore.open(self.config.state_dir / "replica", local_node=self.config.name)
+        self.replica = ReplicaStore.open(self.config.state_dir / "replica", local_node=self.config.name, policy=policy)
         self._instances: tuple[InstanceStatus, ...] = ()
         self.responder = Responder(
             node=self.config.name,
@@ -307,6 +304,17 @@ class RpcActor(Actor):
             self.log.info("link to %s up", link.name)
             self._status_due_ns = 0  # the kernel's view changes now, not at the next periodic report
             self._catch_up[link.name] = _CatchUp(started_ns=now)
+            for stream, (held, offered) in rewound(link.offered, self._held(), peer=link.name).items():
+                self._count("streams_rewound")
+                self.log.error(
+                    "%s offers %d records of its stream %s but this node holds %d: its log was reset or restored; "
+                    "its new records reuse seqs held here and are NOT merged (move %s aside to start over)",
+                    link.name,
+                    offered,
+                    stream,
+                    held,
+                    self.replica.stream_dir(link.name, stream),
+                )
         logged = link.offset_to_log()
         if logged is not None:
             self._append(ClockOffsetMeasured(peer=link.name, offset_ns=logged.offset_ns, rtt_ns=logged.delay_ns))

@@ -58,6 +58,17 @@ def wanted(
     return result
 
 
+def rewound(offered: Heads, held: Heads, *, peer: str) -> dict[str, tuple[int, int]]:
+    """The peer's own streams that it offers *fewer* records of than this node holds: stream → (held, offered).
+
+    A node's own files are the authority for its streams, so this means its log was reset or restored from an
+    older copy: its new records reuse seqs this node already holds, and resync would take them as duplicates.
+    Said loudly, never merged silently.
+    """
+    theirs, mine = offered.get(peer, {}), held.get(peer, {})
+    return {stream: (mine[stream], head) for stream, head in sorted(theirs.items()) if mine.get(stream, 0) > head}
+
+
 @attrs.frozen(kw_only=True)
 class LinkChange:
     """The link went up or down at `now_ns` (monotonic)."""

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 30.0
+TIMEOUT_S = 60.0
 
 
 def ffo(*argv: str, check: bool = False) -> subprocess.CompletedProcess[str]:

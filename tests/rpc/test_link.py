@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ffo.rpc.clocksync import ClockFilter, sample
-from ffo.rpc.link import PeerLink, Wanted, wanted
+from ffo.rpc.link import PeerLink, Wanted, rewound, wanted
 from ffo.rpc.wire import Pong
 
 S = 1_000_000_000
@@ -75,3 +75,10 @@ def test_resync_wants_what_is_offered_beyond_what_is_held_but_never_this_nodes_o
         Wanted(node="c", stream="rpc", from_seq=1, upto=7)
     ]
     assert wanted({"b": {"vrrp": 3}}, {"b": {"vrrp": 9}}, own_node="a") == []
+
+
+def test_a_peer_offering_fewer_of_its_own_records_than_are_held_has_rewound_its_log() -> None:
+    offered = {"b": {"vrrp": 3, "vip": 9}, "c": {"vrrp": 1}}
+    held = {"b": {"vrrp": 40, "vip": 9}, "c": {"vrrp": 5}}
+    assert rewound(offered, held, peer="b") == {"vrrp": (40, 3)}  # c's streams are b's replicas: not its word
+    assert rewound(offered, {}, peer="b") == {}
