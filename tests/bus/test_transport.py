@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest_asyncio
 import zmq
 import zmq.asyncio
 
+from ffo.bus.envelope import Envelope
 from ffo.bus.messages import Heartbeat, Stop
 from ffo.bus.transport import DEFAULT_RECEIVE_BATCH, BusClient, BusEndpoints, BusProxy, Transport, bind_addresses
 
@@ -31,6 +32,18 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[tuple[zmq.asyncio
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
+async def _resend_until_received(send: Callable[[], Awaitable[str]], receiver: BusClient) -> Envelope:
+    async with asyncio.timeout(20):
+        while True:
+            sent = await send()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    while True:
+                        envelope = await receiver.receive()
+                        if envelope.id == sent:
+                            return envelope
+
+
 @pytest.mark.asyncio
 async def test_round_trip_keeps_envelope_and_cause(bus: tuple[zmq.asyncio.Context, BusEndpoints]) -> None:
     context, endpoints = bus
@@ -38,14 +51,16 @@ async def test_round_trip_keeps_envelope_and_cause(bus: tuple[zmq.asyncio.Contex
     bob = BusClient(context, endpoints, src="n/bob", topics=("sys.",))
     await alice.join()
     await bob.join()
-    sent = await alice.publish("sys.heartbeat", Heartbeat(actor="alice", pid=1, seq=7, loop_lag_ns=5))
-    envelope = await bob.receive()
-    assert envelope.message == Heartbeat(actor="alice", pid=1, seq=7, loop_lag_ns=5)
-    assert (envelope.topic, envelope.id, envelope.src) == ("sys.heartbeat", sent, "n/alice")
+    # Each join proves the joiner's own subscriptions reached the proxy; the proxy forwards bob's to alice's
+    # publisher a moment later, and a PUB drops what nobody has subscribed to yet: resend until one arrives.
+    heartbeat = Heartbeat(actor="alice", pid=1, seq=7, loop_lag_ns=5)
+    envelope = await _resend_until_received(lambda: alice.publish("sys.heartbeat", heartbeat), bob)
+    assert envelope.message == heartbeat
+    assert envelope.topic == "sys.heartbeat" and envelope.src == "n/alice"
     assert envelope.ts > 0 and envelope.mono > 0
-    await bob.publish("cmd.alice", Stop(actor="alice", reason="test"), cause=sent)
-    reply = await alice.receive()
-    assert reply.cause == sent and reply.message == Stop(actor="alice", reason="test")
+    stop = Stop(actor="alice", reason="test")
+    reply = await _resend_until_received(lambda: bob.publish("cmd.alice", stop, cause=envelope.id), alice)
+    assert reply.cause == envelope.id and reply.message == stop
     alice.close()
     bob.close()
 
