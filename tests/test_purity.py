@@ -45,6 +45,7 @@ PURE = [
     "vip/rtmsg.py",
     "vrrp/requests.py",
     "vrrp/status.py",
+    "vrrp/rehearsal.py",
     "rpc/wire.py",
     "rpc/clocksync.py",
     "rpc/link.py",

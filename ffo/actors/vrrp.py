@@ -28,10 +28,13 @@ from pathlib import Path
 from typing import Final
 
 from ffo.actors.base import Actor
+from ffo.bus.codec import encode as encode_envelope
 from ffo.bus.convert import prepare
 from ffo.config import NodeConfig, load_config
 from ffo.eventlog.committer import run_group_commit
+from ffo.eventlog.frame import FrameEncoder
 from ffo.eventlog.policy import LogPolicy
+from ffo.eventlog.record import fields_of
 from ffo.eventlog.writer import EventWriter
 from ffo.net.linkwatch import LinkChange, LinkWatch
 from ffo.net.receive import Received, Rejected
@@ -41,6 +44,7 @@ from ffo.vrrp.effects import AcquireVips, ReleaseVips
 from ffo.vrrp.node import Action, Append, Send, VipCommand, VrrpNode
 from ffo.vrrp.packet import Family, IPAddress
 from ffo.vrrp.record import InputApplied, InstanceConfigured, PeriodicRun, TransitionMade
+from ffo.vrrp.rehearsal import rehearse
 from ffo.vrrp.requests import VIP_COMMAND_TOPIC, GoodbyePacket, VipAction, VipRequest
 from ffo.vrrp.status import STATUS_TOPIC, VrrpStatus
 
@@ -97,11 +101,23 @@ class VrrpActor(Actor):
         self._links_at_start = self.links.current()
         # Compile the converters of what a transition writes and publishes now, not during the first takeover.
         prepare(InstanceConfigured, TransitionMade, InputApplied, PeriodicRun, VipRequest, VrrpStatus)
+        self._last_transition: str | None = None
+        self._rehearse(primaries)
         self.timer = TimerFd()
         self._armed_ns: int | None = None
         self._outbox: asyncio.Queue[VipRequest | None] = asyncio.Queue()
-        self._last_transition: str | None = None
         self._started = False
+
+    def _rehearse(self, primaries: dict[tuple[str, Family], IPAddress]) -> None:
+        """Warm the takeover path before the timers start (`ffo.vrrp.rehearsal`): a scratch node's actions go
+        through the same record and bus encoding as real ones, and nowhere else (nothing is written or sent)."""
+        encoder = FrameEncoder(self.config.name, VRRP_STREAM)
+        for action in rehearse(self.config.instances, primaries):
+            if isinstance(action, Append):
+                type_name, version, fields = fields_of(action.record)
+                encoder.encode(type_name, version, seq=1, ts_ns=0, mono_ns=0, cause=None, fields=fields)
+            elif isinstance(action, VipCommand):
+                encode_envelope("cmd.vip", self._vip_request(action), id="rehearsal", src="", ts=0, mono=0)
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
