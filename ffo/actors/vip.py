@@ -134,6 +134,9 @@ class VipActor(Actor):
                         self.log.error("the VRRP actor %s while master of %s: speaking for it", message.how, name)
                         self._say_goodbye(held)
                         await self._release(held, cause=None, why=f"the VRRP actor {message.how}")
+        # Queued requests are handed over without a trip through the loop: let the heartbeat out between them
+        # (200 instances taking over at once are seconds of work, and a silent actor is killed as hung).
+        await asyncio.sleep(0)
 
     # --- the work ---
 
@@ -159,9 +162,11 @@ class VipActor(Actor):
                 self.log.warning("%s is master but its VIPs are not held: taking them", instance.name)
                 await self._acquire(held, cause=None)
                 self._start_announcing(held)
+                await asyncio.sleep(0)  # as between requests: the heartbeat goes on
             elif instance.state != "MASTER" and held.vips:
                 self.log.warning("%s is %s but its VIPs are held: releasing them", instance.name, instance.state)
                 await self._release(held, cause=None, why=f"status: {instance.state}")
+                await asyncio.sleep(0)
 
     async def _initial_reconcile(self) -> None:
         """At start: hold nothing that is not ours to hold (a previous incarnation may have left VIPs)."""
@@ -285,7 +290,7 @@ class VipActor(Actor):
         if key not in self.sockets:
             try:
                 self.sockets[key] = VrrpSocket.open(
-                    settings.interface, settings.family, clock=self.context.clock, node=self.config.name
+                    settings.interface, settings.family, clock=self.context.clock, node=self.config.name, listen=False
                 )
             except OSError as error:
                 self.log.error("%s: no raw socket for goodbyes: %s", settings.name, error)

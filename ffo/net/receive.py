@@ -17,10 +17,12 @@ feeds it what the kernel handed over. It never raises for anything a peer can se
 
 Repeats: a backup hears the same advertisement from the same master every interval, byte for byte except the
 IPv4 identification and header checksum. `RepeatCache` remembers the judgement of valid datagrams under a key
-that leaves exactly those two fields out (`ipv4_repeat_key`), so a repeat costs a dict lookup instead of a
-parse and a decode (about 1 µs instead of 20 here) — the fast path BENCHMARKS.md's 200 routers at 10 ms need.
-The key holds every byte the judgement reads, so a hit is the judgement a full pass would give; the cache is
-cleared whenever the unicast peers change, since the source check depends on them.
+with exactly those two fields zeroed (`ipv4_repeat_key`; a socket zeroes them in its receive buffer, and the
+one copy it makes is both the key and what is judged), so a repeat costs a dict lookup instead of a parse and
+a decode (about 1 µs instead of 20 here) — the fast path BENCHMARKS.md's 200 routers at 10 ms need. The key
+holds every byte the judgement reads, so a hit is the judgement a full pass would give, and the same `Received`
+object (which lets the VRRP core recognise the repeat by identity); the cache is cleared whenever the unicast
+peers change, since the source check depends on them.
 
 Reasons the codec cannot see (the socket layer's) are `NetReason` members; counters and logs use the ``value``
 of either enum, so ``wrong_source`` sits beside ``bad_checksum`` in one table.
@@ -59,6 +61,7 @@ __all__ = [
     "classify_ipv4",
     "classify_ipv6",
     "ipv4_repeat_key",
+    "mask_ipv4_repeat_fields",
     "parse_ipv6_ancillary",
     "peer_table",
 ]
@@ -66,6 +69,7 @@ __all__ = [
 IPPROTO_VRRP = 112
 # Linux values (<netinet/in.h>), written out so that this module stays free of `socket` (STYLE.md rule 1).
 _IPPROTO_IPV6, _IPV6_PKTINFO, _IPV6_HOPLIMIT = 41, 50, 52
+_TWO_ZEROS = bytes(2)
 _IN6_PKTINFO = struct.Struct("=16sI")  # struct in6_pktinfo { struct in6_addr addr; unsigned int ifindex; }
 
 
@@ -202,8 +206,17 @@ def peer_table(peers: Mapping[int, Iterable[IPAddress]]) -> dict[int, frozenset[
 
 
 def ipv4_repeat_key(datagram: bytes) -> bytes:
-    """`datagram` without the IPv4 identification (bytes 4-5) and header checksum (10-11): all the rest is read."""
-    return datagram[:4] + datagram[6:10] + datagram[12:]
+    """`datagram` with the IPv4 identification (bytes 4-5) and header checksum (10-11) zeroed: the rest is read."""
+    key = bytearray(datagram)
+    mask_ipv4_repeat_fields(key)
+    return bytes(key)
+
+
+def mask_ipv4_repeat_fields(buffer: bytearray) -> None:
+    """Zero, in place, the IPv4 fields a repeat may change and no judgement reads (`ipv4_repeat_key`): a socket
+    does it in its receive buffer, so that one copy of the datagram is both the key and what is judged."""
+    buffer[4:6] = _TWO_ZEROS
+    buffer[10:12] = _TWO_ZEROS
 
 
 class RepeatCache:

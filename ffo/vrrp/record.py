@@ -25,7 +25,8 @@ it is in that input (`TimerExpired.deadline_ns`), see `ffo.vrrp.replay`.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 import attrs
 
@@ -43,6 +44,7 @@ __all__ = [
     "Recorder",
     "Step",
     "StepRecord",
+    "StepSource",
     "TransitionMade",
     "VrrpRecord",
 ]
@@ -150,13 +152,29 @@ def _lateness(event: Input) -> int:
     return event.lateness_ns if isinstance(event, TimerExpired) else 0
 
 
+class StepSource(Protocol):
+    """Something that can build the step a repeat made (`ffo.vrrp.steady`'s repeats)."""
+
+    def step_at(self, now_ns: int, due_ns: int) -> Step: ...
+
+
 @attrs.define
 class _OpenRun:
+    """A run being counted. Its last step may be a recipe (`Recorder.repeat`): built only when it is written."""
+
     key: _PeriodicKey
     first: Step
-    last: Step
+    last_or_recipe: Step | tuple[StepSource, int, int]
     count: int
     max_lateness_ns: int
+
+    @property
+    def last(self) -> Step:
+        last = self.last_or_recipe
+        if not isinstance(last, Step):
+            source, now_ns, due_ns = last
+            last = self.last_or_recipe = source.step_at(now_ns, due_ns)
+        return last
 
 
 @attrs.define
@@ -185,7 +203,7 @@ class Recorder:
         key = periodic_key(before, event, effects)
         run = self._run
         if key is not None and run is not None and run.key == key:
-            run.last = step
+            run.last_or_recipe = step
             run.count += 1
             run.max_lateness_ns = max(run.max_lateness_ns, _lateness(event))
             if now_ns - run.first.now_ns >= self.run_flush_ns:
@@ -193,10 +211,31 @@ class Recorder:
             return []
         records = self.close()
         if key is not None:
-            self._run = _OpenRun(key=key, first=step, last=step, count=1, max_lateness_ns=_lateness(event))
+            self._run = _OpenRun(key=key, first=step, last_or_recipe=step, count=1, max_lateness_ns=_lateness(event))
         else:
             records.append(self._single(step))
         return records
+
+    @property
+    def run_open(self) -> bool:
+        """Whether a run is being counted: the last step that was not dropped belongs to it."""
+        return self._run is not None
+
+    def repeat(self, now_ns: int, lateness_ns: int, source: StepSource, due_ns: int) -> Sequence[VrrpRecord]:
+        """`observe` for a step the caller knows to repeat the open run's last one, times apart (the fast
+        paths of `ffo.vrrp.steady`): counted without building it; `source.step_at(now_ns, due_ns)` builds it
+        if the run is written.
+
+        Returns what `observe` would: nothing, or the run's record when it has been open `run_flush_ns`.
+        """
+        run = self._run
+        assert run is not None, "a repeat extends an open run"
+        run.last_or_recipe = (source, now_ns, due_ns)
+        run.count += 1
+        run.max_lateness_ns = max(run.max_lateness_ns, lateness_ns)
+        if now_ns - run.first.now_ns >= self.run_flush_ns:
+            return self.close()
+        return ()
 
     def flush(self, now_ns: int) -> list[VrrpRecord]:
         """Write the open run if it has been open for `run_flush_ns` (call it on a slow periodic tick)."""

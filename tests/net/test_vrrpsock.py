@@ -76,6 +76,19 @@ def test_the_sender_does_not_hear_itself(lab: Lab, open_socket: OpenSocket, fami
     assert quiet(a, seconds=0.1) == []
 
 
+@pytest.mark.parametrize("family", FAMILIES, ids=["ipv4", "ipv6"])
+def test_a_send_only_socket_sends_and_hears_nothing_of_the_group(open_socket: OpenSocket, family: Family) -> None:
+    """``listen=False`` (the VIP actor's goodbyes): the group's advertisements are not copied into it."""
+    a, b = open_socket("n1", family), open_socket("n2", family)
+    mute = open_socket("n3", family, listen=False)
+    assert mute.send(craft.advertisement(56, 0, vip(family))) == 1
+    (goodbye,) = receive(b, lambda got: len(got) >= 1)
+    assert isinstance(goodbye, Received) and goodbye.advertisement.priority == 0
+    a.send(craft.advertisement(56, 100, vip(family)))
+    receive(b, lambda got: len(got) >= 1)  # on the wire, so n3's copy would have been queued by now
+    assert quiet(mute, seconds=0.1) == []
+
+
 def test_only_the_vrrp_group_is_heard_not_groups_other_sockets_joined(lab: Lab, open_socket: OpenSocket) -> None:
     """IP_MULTICAST_ALL = 0: another socket's group membership on the node does not leak into ours."""
     import socket
@@ -275,6 +288,32 @@ def test_primary_address_ignores_secondaries_and_excluded_vips(lab: Lab, open_so
     finally:
         for address in added:
             lab.run("n1", ["ip", "addr", "del", address, "dev", "eth0"], check=False)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=["ipv4", "ipv6"])
+def test_packets_leave_from_the_source_whether_by_the_bound_sender_or_with_pktinfo(
+    lab: Lab, open_socket: OpenSocket, family: Family
+) -> None:
+    """Advertisements go by a socket bound to the source; after `set_source` to another address, by the main
+    socket with IP(V6)_PKTINFO until `refresh_source` binds a sender to the new primary address."""
+    other = "192.0.2.111/24" if family is Family.IPV4 else "fe80::111/64"
+    lab.run("n1", ["ip", "addr", "add", other, "dev", "eth0", *([] if family is Family.IPV4 else ["nodad"])])
+    try:
+        a, b = open_socket("n1", family), open_socket("n2", family)
+        primary = source_of(lab, "n1", family)
+        secondary = ipaddress.ip_interface(other).ip
+        for source in (primary, secondary, primary):
+            if source == primary:
+                with lab.inside("n1"):
+                    assert a.refresh_source() == primary
+            else:
+                a.set_source(secondary)
+            a.send(craft.advertisement(57, 100, vip(family)))
+            (got,) = receive(b, lambda got: len(got) >= 1)
+            assert isinstance(got, Received) and (got.src, got.ttl) == (source, 255)
+        assert a.statistics().sent == 3 and not a.statistics().send_failed
+    finally:
+        lab.run("n1", ["ip", "addr", "del", other, "dev", "eth0"], check=False)
 
 
 def test_open_fails_loudly_for_a_missing_interface(lab: Lab) -> None:

@@ -185,3 +185,25 @@ def test_unicast_peers_get_one_packet_each_and_the_plain_checksum_form_when_aske
         decoded = decode(send.payload, family=Family.IPV4, src=send.source, dst=send.destination, ttl=255)
         assert decoded.checksum_form is ChecksumForm.PLAIN
         assert decoded.advertisement.priority == 255
+
+
+def test_status_keeps_the_maximum_current_and_refreshes_percentiles_every_few_reports_staggered() -> None:
+    """Summaries sort the whole lateness ring: each instance redoes it every LATENESS_REFRESH_REPORTS reports,
+    not all in the same one; the maximum (the stall indicator) is never stale."""
+    from ffo.vrrp.node import LATENESS_REFRESH_REPORTS
+
+    many = tuple(attrs.evolve(settings(100), name=f"vr{i}", vrid=i) for i in range(1, 5))
+    node = VrrpNode(many, {("eth0", Family.IPV4): ipaddress.IPv4Address("192.0.2.11")})
+    for runtime in node.instances.values():
+        runtime.timer_fired(1 * MS)
+    assert [s.timer_lateness_ms["p50"] for s in node.status()] == [1.0] * 4
+    refreshed_at: dict[str, list[int]] = {name: [] for name in node.instances}
+    for report in range(1, 2 * LATENESS_REFRESH_REPORTS + 1):
+        for runtime in node.instances.values():
+            runtime.timer_fired(report * 10 * MS)
+        for status in node.status():
+            assert status.timer_lateness_ms["max"] == report * 10.0
+            if status.timer_lateness_ms["p99"] == report * 10.0:
+                refreshed_at[status.name].append(report)
+    assert all(len(reports) == 2 for reports in refreshed_at.values()), refreshed_at
+    assert len({reports[0] for reports in refreshed_at.values()}) == 4  # staggered: one instance per report
