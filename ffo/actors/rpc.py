@@ -222,10 +222,15 @@ class RpcActor(Actor):
     # -- asking peers -------------------------------------------------------------------------------------------
 
     def _send(self, link: str, message: Ping | EventsRequest) -> bool:
-        try:
-            self.clients[link].send(encode(message), flags=zmq.NOBLOCK)
-        except zmq.Again:
-            self._count("requests_not_sent")
+        """Send without waiting; False (and counted) when the peer is not connected (ZMQ_IMMEDIATE).
+
+        A zmq.asyncio socket does not raise for a non-blocking send that cannot go out: it returns a finished
+        future holding `zmq.Again`, which must be read here (unread, it would also be logged as never retrieved).
+        """
+        sent = asyncio.ensure_future(self.clients[link].send(encode(message), flags=zmq.NOBLOCK))
+        failure = sent.exception() if sent.done() else None
+        if failure is not None:
+            self._count("requests_not_sent" if isinstance(failure, zmq.Again) else "requests_failed")
             return False
         return True
 
