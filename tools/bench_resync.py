@@ -535,7 +535,8 @@ def main() -> None:
         else:
             run_lab(root, args)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("FFO_BENCH_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

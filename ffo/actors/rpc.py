@@ -212,6 +212,7 @@ class RpcActor(Actor):
             self._count("requests_answered")
             with contextlib.suppress(zmq.Again):
                 await self.server.send_multipart([identity.bytes, reply], flags=zmq.NOBLOCK)
+            await asyncio.sleep(0)  # as in `_listen`: a queue of requests must not starve the heartbeat
 
     def _sender(self, identity: zmq.Frame, body: zmq.Frame) -> str:
         """Who sent a request: the peer name the ZAP handler vouched for, or (insecure) its connection."""
@@ -290,10 +291,18 @@ class RpcActor(Actor):
                     self._count("replies_unexpected")
                     continue
                 del self._fetches[name]
+                # Ask for the next batch before storing this one: the peer reads and sends it while this node
+                # stores (one request at a time made resync take the sum of both sides' CPU).
+                same_stream = reply.node == fetch.node and reply.stream == fetch.stream
+                if reply.frames and same_stream and reply.next_seq <= reply.head:
+                    self._request(link, fetch.node, fetch.stream, reply.next_seq, now)
                 self._on_events(link, fetch, reply)
             else:
                 self._on_error(name, reply)
             self._next_fetch(link, now)
+            # A receive that finds a reply already queued completes without yielding, and during a resync one
+            # always is: give the heartbeat and the other links their turn after every reply.
+            await asyncio.sleep(0)
 
     def _on_pong(self, link: PeerLink, pong: Pong, t4: int, now: int) -> None:
         change = link.on_pong(pong, t4, now)
@@ -348,23 +357,22 @@ class RpcActor(Actor):
                 )
             return
         first = todo[0]
+        self._request(link, first.node, first.stream, first.from_seq, now)
+
+    def _request(self, link: PeerLink, node: str, stream: str, from_seq: int, now: int) -> None:
+        """Send one bounded events request to `link`; it is the link's one request in flight."""
         request = EventsRequest(
             session=self.session,
             id=self._request_id(),
-            node=first.node,
-            stream=first.stream,
-            from_seq=first.from_seq,
+            node=node,
+            stream=stream,
+            from_seq=from_seq,
             max_records=BATCH_RECORDS,
             max_bytes=BATCH_BYTES,
         )
         if self._send(link.name, request):
             self._fetches[link.name] = _Fetch(
-                link=link.name,
-                request_id=request.id,
-                node=first.node,
-                stream=first.stream,
-                from_seq=first.from_seq,
-                sent_ns=now,
+                link=link.name, request_id=request.id, node=node, stream=stream, from_seq=from_seq, sent_ns=now
             )
 
     def _held(self) -> dict[str, dict[str, int]]:
@@ -397,6 +405,11 @@ class RpcActor(Actor):
         progress = self._catch_up.get(link.name)
         if progress is not None:
             progress.records += result.stored
+        ahead = self._fetches.get(link.name)
+        if (result.rejected or result.gap is not None) and ahead is not None and ahead.stream == fetch.stream:
+            # The batch already asked for starts past what was stored: forget it (its reply will be counted as
+            # unexpected) and ask again from the replica's head.
+            del self._fetches[link.name]
 
     def _record_gap(self, peer: str, fetch: _Fetch, resume_seq: int, reason: str) -> None:
         if resume_seq <= fetch.from_seq:
