@@ -60,14 +60,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 import attrs
+from benchlib import lab_preflight
 
 from ffo.config import parse_duration
-from ffo.lab import Lab, LabError, NodeSpec, netns_unavailable, stop_process
-from ffo.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_unavailable, keepalived_version
+from ffo.lab import Lab, LabError, NodeSpec, stop_process
+from ffo.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_version
 from ffo.lab.nsenter import inside
 from ffo.lab.outage import measure_outage
 from ffo.lab.probe import Prober
@@ -612,10 +612,6 @@ def describe_run(args: argparse.Namespace) -> str:
     )
 
 
-def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--intervals", default="1s,100ms,10ms", help="comma-separated (default: %(default)s)")
@@ -654,11 +650,9 @@ def run_cells(args: argparse.Namespace, scratch: Path, report: Callable[[Trial],
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for reason in (netns_unavailable(), keepalived_unavailable() if "keepalived" in args.impls else None):
-        if reason is not None:
-            print(f"bench_failover: cannot run: {reason}", file=sys.stderr)
-            return 3
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    refused = lab_preflight("bench_failover", with_keepalived="keepalived" in args.impls)
+    if refused is not None:
+        return refused
     scratch = Path(tempfile.mkdtemp(prefix="ffo-bf-"))
     trials: list[Trial] = []
 

@@ -35,21 +35,20 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 import attrs
+from benchlib import lab_preflight
 
 from ffo.config import parse_duration
-from ffo.lab import Lab, LabError, netns_unavailable, stop_process
-from ffo.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_unavailable, keepalived_version
+from ffo.lab import Lab, LabError, stop_process
+from ffo.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_version
 from ffo.lab.nsenter import inside
 from ffo.vrrp.timers import NS_PER_CS
 
@@ -466,10 +465,6 @@ def describe_run(args: argparse.Namespace) -> str:
 # ------------------------------------------------------------------------------------------------------ main
 
 
-def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -524,11 +519,9 @@ def run_rows(args: argparse.Namespace, scratch: Path, report: Callable[[Row], No
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for reason in (netns_unavailable(), keepalived_unavailable() if "keepalived" in args.impls else None):
-        if reason is not None:
-            print(f"bench_scale: cannot run: {reason}", file=sys.stderr)
-            return 3
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    refused = lab_preflight("bench_scale", with_keepalived="keepalived" in args.impls)
+    if refused is not None:
+        return refused
     scratch = Path(tempfile.mkdtemp(prefix="ffo-bs-"))
     rows: list[Row] = []
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
+import sys
 import time
 from collections.abc import Callable
+from types import FrameType
 
 from ffo.vrrp.cause import Cause, CauseKind
 
@@ -37,3 +40,21 @@ def sample_cause() -> Cause:
         deadline_ns=4_609_000_000,
         fired_ns=4_609_200_000,
     )
+
+
+def lab_preflight(tool: str, *, with_keepalived: bool) -> int | None:
+    """For the benchmarks that build a namespace lab: None when they can run (and SIGTERM then unwinds like
+    Ctrl-C, so the lab is torn down), else exit code 3 after saying why."""
+    from ffo.lab import netns_unavailable
+    from ffo.lab.keepalived import keepalived_unavailable
+
+    for reason in (netns_unavailable(), keepalived_unavailable() if with_keepalived else None):
+        if reason is not None:
+            print(f"{tool}: cannot run: {reason}", file=sys.stderr)
+            return 3
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    return None
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

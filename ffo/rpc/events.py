@@ -122,10 +122,6 @@ class ClusterStatus:
     counters: dict[str, int]
 
 
-def _ms(ns: int) -> str:
-    return format_ns(ns)
-
-
 def _signed(ns: int) -> str:
     return f"{'+' if ns >= 0 else '-'}{format_ns(abs(ns))}"
 
@@ -134,7 +130,7 @@ def _signed(ns: int) -> str:
 def _describe_up(event: PeerLinkUp) -> Described:
     return Described(
         instance=None,
-        summary=f"link to {event.peer} ({event.endpoint}) up, rtt {_ms(event.rtt_ns)}, "
+        summary=f"link to {event.peer} ({event.endpoint}) up, rtt {format_ns(event.rtt_ns)}, "
         f"clock offset {_signed(event.offset_ns)}",
     )
 
@@ -142,7 +138,7 @@ def _describe_up(event: PeerLinkUp) -> Described:
 @describer(PeerLinkDown)
 def _describe_down(event: PeerLinkDown) -> Described:
     return Described(
-        instance=None, summary=f"link to {event.peer} ({event.endpoint}) down: silent for {_ms(event.silent_ns)}"
+        instance=None, summary=f"link to {event.peer} ({event.endpoint}) down: silent for {format_ns(event.silent_ns)}"
     )
 
 
@@ -150,7 +146,7 @@ def _describe_down(event: PeerLinkDown) -> Described:
 def _describe_offset(event: ClockOffsetMeasured) -> Described:
     return Described(
         instance=None,
-        summary=f"{event.peer}'s clock is {_signed(event.offset_ns)} from ours (± {_ms(event.rtt_ns // 2)})",
+        summary=f"{event.peer}'s clock is {_signed(event.offset_ns)} from ours (± {format_ns(event.rtt_ns // 2)})",
     )
 
 
@@ -167,7 +163,7 @@ def _describe_gap(event: ResyncGap) -> Described:
 def _describe_caught_up(event: ResyncCaughtUp) -> Described:
     return Described(
         instance=None,
-        summary=f"caught up with {event.peer}: {event.records} records in {_ms(event.took_ns)}",
+        summary=f"caught up with {event.peer}: {event.records} records in {format_ns(event.took_ns)}",
     )
 
 

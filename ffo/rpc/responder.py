@@ -59,17 +59,10 @@ class Responder:
             return encode(ErrorReply(id=_request_id(body), problem=error.problem.value, detail=error.detail))
         reply: Reply
         if isinstance(request, Ping):
-            heads = self.heads(now_ns)
+            heads, instances = self.heads(now_ns), self.instances()
             reply = Pong(
-                id=request.id,
-                node=self.node,
-                t1=request.t1,
-                t2=t2,
-                t3=0,
-                instances=self.instances(),
-                heads=heads,
+                id=request.id, node=self.node, t1=request.t1, t2=t2, t3=wall_ns(), instances=instances, heads=heads
             )
-            reply = attrs.evolve(reply, t3=wall_ns())
         else:
             reply = self._events(request)
         return encode(reply)
